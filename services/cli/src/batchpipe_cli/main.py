@@ -1,0 +1,28 @@
+"""The ``batchpipe`` command line: one sub-command module per area under ``commands/``.
+
+Each module in ``batchpipe_cli.commands`` exposes ``register(app)``; they are found at start,
+so adding an area never touches this file.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+from batchpipe_cli import commands
+
+app = typer.Typer(
+    name="batchpipe",
+    help="batchpipe: local file -> S3 -> Kafka -> PostgreSQL -> dbt, orchestrated by Airflow.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+for _module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):
+    importlib.import_module(f"{commands.__name__}.{_module}").register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,67 @@
+"""What every part of the local stack offers to ``up``, ``down`` and ``status``."""
+
+from __future__ import annotations
+
+import asyncio
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
+from dataclasses import asdict, dataclass
+from typing import Any, TypeVar
+
+from batchpipe_cli.stack.config import StackConfig
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class ComponentStatus:
+    component: str
+    pid: int | None
+    endpoint: str
+    healthy: bool
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Component(ABC):
+    name: str
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+
+    @abstractmethod
+    def endpoint(self) -> str: ...
+
+    @abstractmethod
+    def pid(self) -> int | None:
+        """The pid of the running process this stack started, or None."""
+
+    @abstractmethod
+    def start(self) -> None:
+        """Start the process and return once it is ready (raise ``StackError`` otherwise)."""
+
+    @abstractmethod
+    def healthy(self) -> bool:
+        """A real readiness probe: a query, a metadata request, a listing."""
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def ensure_up(self) -> bool:
+        """Start when not running; True when it had to start. Idempotent."""
+        if self.pid() is not None and self.healthy():
+            return False
+        if self.pid() is not None:
+            # running but not answering: give it a clean restart
+            self.stop()
+        self.start()
+        return True
+
+    def status(self) -> ComponentStatus:
+        pid = self.pid()
+        return ComponentStatus(self.name, pid, self.endpoint(), pid is not None and self.healthy())
+
+    @staticmethod
+    def run_async(coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run(coro)

@@ -1,0 +1,153 @@
+"""The S3 API server: moto's server by default, SeaweedFS when asked and ``weed`` is on PATH.
+
+Clients reach it only through the endpoint URL with path-style addressing, so AWS S3 or any
+S3-compatible store works by changing settings. moto keeps objects in memory: they do not
+survive a restart of the S3 process (SeaweedFS keeps them on disk in the state folder).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from batchpipe_cli.stack.component import Component
+from batchpipe_cli.stack.process import (
+    StackError,
+    alive_pid,
+    ensure_port_free,
+    spawn,
+    stop_pid,
+    tail,
+    wait_until,
+)
+
+
+class S3Server(Component):
+    name = "s3"
+
+    @property
+    def port(self) -> int:
+        return self.config.ports["s3"]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def home(self) -> Path:
+        return self.config.state_dir / "s3"
+
+    @property
+    def log_file(self) -> Path:
+        return self.config.logs_dir / "s3.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.config.pids_dir / "s3.pid"
+
+    def endpoint(self) -> str:
+        return self.url
+
+    def pid(self) -> int | None:
+        marker = str(self.home) if self.config.s3_backend == "seaweedfs" else f"-p {self.port}"
+        return alive_pid(self.pid_file, marker)
+
+    def client(self) -> object:
+        s = self.config.secrets
+        return boto3.client(
+            "s3",
+            endpoint_url=self.url,
+            aws_access_key_id=s.s3_access_key_id,
+            aws_secret_access_key=s.s3_secret_access_key,
+            region_name="us-east-1",
+            config=Config(
+                s3={"addressing_style": "path"},
+                retries={"max_attempts": 1},
+                connect_timeout=2,
+                read_timeout=5,
+            ),
+        )
+
+    def _argv(self) -> list[str]:
+        if self.config.s3_backend == "moto":
+            return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
+        weed = shutil.which("weed")
+        if not weed:
+            raise StackError("s3: --s3 seaweedfs needs the SeaweedFS `weed` binary on PATH")
+        s = self.config.secrets
+        identities = {
+            "identities": [
+                {
+                    "name": "batchpipe",
+                    "credentials": [
+                        {"accessKey": s.s3_access_key_id, "secretKey": s.s3_secret_access_key}
+                    ],
+                    "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+                }
+            ]
+        }
+        (self.home / "data").mkdir(parents=True, exist_ok=True)
+        s3_config = self.home / "s3.json"
+        s3_config.write_text(json.dumps(identities))
+        s3_config.chmod(0o600)
+        p = self.config.ports
+        return [
+            weed,
+            "server",
+            f"-dir={self.home / 'data'}",
+            "-ip=127.0.0.1",
+            "-ip.bind=127.0.0.1",
+            f"-master.port={p['seaweedfs_master']}",
+            f"-volume.port={p['seaweedfs_volume']}",
+            "-filer",
+            f"-filer.port={p['seaweedfs_filer']}",
+            "-s3",
+            f"-s3.port={self.port}",
+            f"-s3.config={s3_config}",
+        ]
+
+    def start(self) -> None:
+        ensure_port_free(self.port, self.name)
+        self.home.mkdir(parents=True, exist_ok=True)
+        spawn(self._argv(), log_file=self.log_file, pid_file=self.pid_file, cwd=self.home)
+        try:
+            wait_until(self._answers, timeout=60, what="s3", log_file=self.log_file)
+        except StackError as exc:
+            raise StackError(f"{exc}\n{tail(self.log_file)}") from exc
+        self.ensure_bucket()
+
+    def _answers(self) -> bool:
+        try:
+            self.client().list_buckets()  # type: ignore[attr-defined]
+            return True
+        except (BotoCoreError, ClientError):
+            return False
+
+    def ensure_bucket(self) -> None:
+        client = self.client()
+        try:
+            client.head_bucket(Bucket=self.config.bucket)  # type: ignore[attr-defined]
+        except ClientError:
+            client.create_bucket(Bucket=self.config.bucket)  # type: ignore[attr-defined]
+
+    def healthy(self) -> bool:
+        """The bucket can be listed."""
+        try:
+            self.client().list_objects_v2(  # type: ignore[attr-defined]
+                Bucket=self.config.bucket, MaxKeys=1
+            )
+            return True
+        except (BotoCoreError, ClientError):
+            return False
+
+    def stop(self) -> None:
+        pid = self.pid()
+        if pid is not None:
+            stop_pid(pid, timeout=20)
+        self.pid_file.unlink(missing_ok=True)
