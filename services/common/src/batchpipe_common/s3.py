@@ -1,0 +1,42 @@
+"""S3 adapter: an aiobotocore client that reaches S3 only through the endpoint URL."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from typing import Any
+
+from aiobotocore.config import AioConfig
+from aiobotocore.session import get_session
+
+from batchpipe_common.settings import EndpointSettings
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/key`` -> (bucket, key); ValueError when it is not one."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket or not key:
+        raise ValueError(f"s3 URI needs a bucket and a key: {uri!r}")
+    return bucket, key
+
+
+def s3_client(settings: EndpointSettings, **config: Any) -> AbstractAsyncContextManager[Any]:
+    """``async with s3_client(settings) as s3: ...`` (path-style addressing, bounded retries)."""
+    options: dict[str, Any] = {
+        "s3": {"addressing_style": "path"},
+        "retries": {"max_attempts": 4, "mode": "standard"},
+        "connect_timeout": 5,
+        "read_timeout": 60,
+    }
+    options.update(config)
+    key = settings.s3_access_key_id
+    secret = settings.s3_secret_access_key
+    return get_session().create_client(  # type: ignore[no-any-return]
+        "s3",
+        endpoint_url=settings.s3_endpoint_url,
+        region_name=settings.s3_region,
+        aws_access_key_id=key.get_secret_value() if key else None,
+        aws_secret_access_key=secret.get_secret_value() if secret else None,
+        config=AioConfig(**options),
+    )
