@@ -85,7 +85,7 @@ async def _create_topics_and_bucket(env: dict[str, str]) -> None:
 
     settings = EndpointSettings(
         kafka_bootstrap=env["BATCHPIPE_KAFKA_BOOTSTRAP"],
-        pg_dsn=env["BATCHPIPE_PG_DSN"],  # type: ignore[arg-type]
+        pg_dsn=env["BATCHPIPE_PG_DSN"],
         s3_endpoint_url=env["BATCHPIPE_S3_ENDPOINT_URL"],
     )
     admin = admin_client(settings)

@@ -36,7 +36,9 @@ class ErrorBody(BaseModel):
     detail: str
 
 
-def check_token(expected: SecretStr | None, credentials: HTTPAuthorizationCredentials | None) -> None:
+def check_token(
+    expected: SecretStr | None, credentials: HTTPAuthorizationCredentials | None
+) -> None:
     """401 unless ``expected`` is unset or the bearer token matches (constant time)."""
     if expected is None:
         return

@@ -32,7 +32,7 @@ def s3_client(settings: EndpointSettings, **config: Any) -> AbstractAsyncContext
     options.update(config)
     key = settings.s3_access_key_id
     secret = settings.s3_secret_access_key
-    return get_session().create_client(  # type: ignore[no-any-return]
+    return get_session().create_client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,

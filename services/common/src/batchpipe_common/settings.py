@@ -8,7 +8,7 @@ that names the environment variable that is missing or wrong.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -67,7 +67,7 @@ def describe_validation_error(exc: ValidationError, model: type[BaseSettings]) -
     return "; ".join(lines)
 
 
-def load_settings(model: type[S], **overrides: object) -> S:
+def load_settings(model: type[S], **overrides: Any) -> S:
     """Build ``model`` from the environment, raising ``SettingsError`` with a clear message."""
     try:
         return model(**overrides)

@@ -71,6 +71,7 @@ class StackConfig:
     data_partitions: int = 6
     dlq_partitions: int = 3
     sink_replicas: int = 1
+    services_enabled: bool = True
     bucket: str = "batchpipe-raw"
     manifests_topic: str = "batchpipe.manifests"
     secrets: Secrets = field(default_factory=Secrets)

@@ -8,6 +8,7 @@ contracts (data topics, their DLQs) plus the manifests topic.
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import re
 import shutil
@@ -19,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from batchpipe_cli.stack.component import Component
+from batchpipe_cli.stack.config import contracts_dir
 from batchpipe_cli.stack.process import (
     StackError,
     alive_pid,
@@ -30,8 +32,6 @@ from batchpipe_cli.stack.process import (
 )
 from batchpipe_common.contracts import load_contracts
 from batchpipe_common.settings import REPO_ROOT
-
-from batchpipe_cli.stack.config import contracts_dir
 
 POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
 HEAP = "-Xmx512m"
@@ -248,10 +248,8 @@ class Kafka(Component):
             existing = set(await admin.list_topics())
             missing = [t for t in self.topic_specs() if t.name not in existing]
             if missing:
-                try:
+                with contextlib.suppress(TopicAlreadyExistsError):
                     await admin.create_topics(missing)
-                except TopicAlreadyExistsError:
-                    pass
             return [t.name for t in missing]
         finally:
             await admin.close()

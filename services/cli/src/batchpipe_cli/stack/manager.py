@@ -22,7 +22,8 @@ def servers(config: StackConfig) -> list[Component]:
 
 
 def components(config: StackConfig) -> list[Component]:
-    return [*servers(config), *service_components(config)]
+    services = service_components(config) if config.services_enabled else []
+    return [*servers(config), *services]
 
 
 def _prepare(config: StackConfig) -> None:
@@ -49,6 +50,7 @@ def up(
         if sink_replicas < 1:
             raise StackError("--sink-replicas must be at least 1")
         config.sink_replicas = sink_replicas
+    config.services_enabled = with_services
     _prepare(config)
     parts = servers(config) + (service_components(config) if with_services else [])
     for part in parts:
@@ -84,7 +86,7 @@ def down(config: StackConfig, *, report: Report, wipe: bool = False) -> None:
                 stop_pid(pid, timeout=45)
                 report(f"{pid_file.stem}: stopped")
             pid_file.unlink(missing_ok=True)
-    for part in reversed(components(config)):
+    for part in reversed([*servers(config), *service_components(config)]):
         if part.pid() is not None:
             part.stop()
             report(f"{part.name}: stopped")

@@ -59,6 +59,21 @@ def _server_user() -> str | None:
     return "batchpipe"
 
 
+def _check_reachable(path: Path, user: str) -> None:
+    """The unprivileged server user must be able to traverse every parent of the state."""
+    info = pwd.getpwnam(user)
+    for parent in path.resolve().parents:
+        st = parent.stat()
+        if st.st_uid == info.pw_uid:
+            continue
+        if not st.st_mode & 0o001:
+            raise StackError(
+                f"postgres: the server runs as user {user!r}, which cannot enter {parent}; "
+                f"put the state folder under a path others can traverse (BATCHPIPE_STACK_DIR) "
+                f"or chmod o+x {parent}"
+            )
+
+
 class Postgres(Component):
     name = "postgres"
 
@@ -92,8 +107,13 @@ class Postgres(Component):
         return alive_pid(self.data_dir / "postmaster.pid", str(self.data_dir))
 
     def _run(self, argv: list[str], user: str | None, **kw: object) -> None:
-        result = subprocess.run(  # noqa: PLW1510
-            argv, user=user, capture_output=True, text=True, check=False, **kw  # type: ignore[call-overload]
+        result = subprocess.run(
+            argv,
+            user=user,
+            capture_output=True,
+            text=True,
+            check=False,
+            **kw,  # type: ignore[call-overload]
         )
         if result.returncode != 0:
             raise StackError(
@@ -108,6 +128,7 @@ class Postgres(Component):
         self.socket_dir.mkdir(exist_ok=True)
         self.log_file.touch()
         if user:
+            _check_reachable(self.home, user)
             info = pwd.getpwnam(user)
             for path in (self.home, self.socket_dir, self.log_file):
                 os.chown(path, info.pw_uid, info.pw_gid)
@@ -217,7 +238,7 @@ class Postgres(Component):
         except (OSError, asyncpg.PostgresError, TimeoutError):
             return False
         try:
-            return await conn.fetchval("select 1") == 1
+            return bool(await conn.fetchval("select 1") == 1)
         finally:
             await conn.close()
 

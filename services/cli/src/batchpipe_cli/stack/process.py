@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -55,7 +56,7 @@ def spawn(
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        proc = subprocess.Popen(  # noqa: S603 - argv built by the stack, never from input
+        proc = subprocess.Popen(
             list(argv),
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -77,16 +78,12 @@ def stop_pid(pid: int, *, timeout: float = 30.0, sig: int = signal.SIGTERM) -> N
     except psutil.NoSuchProcess:
         return
     for p in family:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.send_signal(sig)
-        except psutil.NoSuchProcess:
-            pass
     _gone, alive = psutil.wait_procs(family, timeout=timeout)
     for p in alive:
-        try:
+        with contextlib.suppress(psutil.NoSuchProcess):
             p.kill()
-        except psutil.NoSuchProcess:
-            pass
     psutil.wait_procs(alive, timeout=5)
 
 
@@ -100,10 +97,10 @@ def who_listens(port: int) -> str:
     """A short description of the process listening on ``port``, when it can be seen."""
     try:
         for conn in psutil.net_connections(kind="tcp"):
-            if conn.laddr and conn.laddr.port == port and conn.status == psutil.CONN_LISTEN:
-                if conn.pid:
-                    proc = psutil.Process(conn.pid)
-                    return f"pid {conn.pid} ({' '.join(proc.cmdline())[:80]})"
+            listening = conn.status == psutil.CONN_LISTEN
+            if conn.laddr and conn.laddr.port == port and listening and conn.pid:
+                proc = psutil.Process(conn.pid)
+                return f"pid {conn.pid} ({' '.join(proc.cmdline())[:80]})"
     except (psutil.Error, OSError):
         pass
     return "another process"
@@ -117,9 +114,7 @@ def ensure_port_free(port: int, component: str) -> None:
         )
 
 
-def wait_until(
-    check: object, *, timeout: float, what: str, log_file: Path | None = None
-) -> None:
+def wait_until(check: object, *, timeout: float, what: str, log_file: Path | None = None) -> None:
     """Poll ``check()`` (a readiness probe, never a fixed sleep) until it returns True."""
     assert callable(check)
     deadline = time.monotonic() + timeout

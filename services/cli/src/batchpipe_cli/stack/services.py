@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 
 from batchpipe_cli.stack.component import Component
+from batchpipe_cli.stack.config import StackConfig
 from batchpipe_cli.stack.process import (
     StackError,
     alive_pid,
@@ -25,7 +26,6 @@ from batchpipe_cli.stack.process import (
     tail,
     wait_until,
 )
-from batchpipe_cli.stack.config import StackConfig
 
 
 @dataclass(frozen=True)

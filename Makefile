@@ -1,0 +1,60 @@
+# batchpipe — `make help` lists the targets. Quick start: `make demo`, `make test`.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+VENV := .venv/bin
+STACK_ENV := $${BATCHPIPE_STACK_DIR:-.stack}/env
+WITH_STACK := set -a && . $(STACK_ENV) && set +a &&
+DBT := .venvs/dbt/bin/dbt
+DBT_ARGS := --project-dir dbt --profiles-dir dbt
+
+.PHONY: help
+help: ## Show this help
+	@grep -hE '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}'
+
+.PHONY: setup
+setup: ## Install what is missing: system packages (as root), uv, the Python environments
+	@scripts/setup.sh all
+
+.PHONY: stack-up
+stack-up: setup ## Start the local stack (PostgreSQL, Kafka, S3 API server) and the services
+	@$(VENV)/batchpipe stack up
+
+.PHONY: stack-down
+stack-down: ## Stop the local stack (keeps its data; `batchpipe stack down --wipe` deletes it)
+	@$(VENV)/batchpipe stack down
+
+.PHONY: demo
+demo: setup ## The main job: stack + services + Airflow, a 1M-row file through the whole pipeline
+	@$(VENV)/batchpipe demo
+
+.PHONY: test
+test: setup ## Run every test against the local stack (started if needed)
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/pytest tests -m "not slow"
+
+.PHONY: test-faults
+test-faults: setup ## The full fault-injection suite (slow)
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/pytest tests/faults
+
+.PHONY: lint
+lint: ## ruff (lint + format check) and mypy
+	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy services tests
+
+.PHONY: dbt-build
+dbt-build: ## dbt build (models + tests) against the local stack
+	@$(WITH_STACK) $(DBT) build $(DBT_ARGS)
+
+.PHONY: dbt-docs
+dbt-docs: ## dbt docs generate against the local stack
+	@$(WITH_STACK) $(DBT) docs generate $(DBT_ARGS)
+
+.PHONY: bench
+bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/benchmarks.md
+	@scripts/setup.sh bench
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/python -m bench.run
+
+.PHONY: clean
+clean: ## Stop the stack and delete its state
+	@$(VENV)/batchpipe stack down --wipe

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# Installs what batchpipe needs on a fresh machine, and nothing twice:
+#   system: PostgreSQL server binaries, Java 17+, Maven (Debian packages, when root);
+#   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow).
+# Usage: scripts/setup.sh [all|services|dbt|airflow|bench]   (default: all)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+what="${1:-all}"
+PY="${PYTHON:-python3.11}"
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+die() { printf '\033[1;31m[setup] error:\033[0m %s\n' "$*" >&2; exit 1; }
+
+have_pg() {
+  command -v initdb >/dev/null 2>&1 && return 0
+  compgen -G "/usr/lib/postgresql/*/bin/initdb" >/dev/null
+}
+java_ok() {
+  command -v java >/dev/null 2>&1 || return 1
+  local v
+  v=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+  [ -n "$v" ] && [ "$v" -ge 17 ]
+}
+
+apt_missing=()
+have_pg || apt_missing+=(postgresql postgresql-client)
+java_ok || apt_missing+=(openjdk-17-jre-headless)
+command -v mvn >/dev/null 2>&1 || apt_missing+=(maven)
+if [ ${#apt_missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian packages: ${apt_missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${apt_missing[@]}" >/dev/null
+  else
+    die "missing system packages: ${apt_missing[*]} (install them, e.g. sudo apt-get install ${apt_missing[*]})"
+  fi
+fi
+
+if ! command -v uv >/dev/null 2>&1; then
+  say "installing uv from PyPI"
+  "$PY" -m pip install --quiet "uv==0.13.8"
+fi
+UV="$(command -v uv || echo "$("$PY" -m site --user-base)/bin/uv")"
+
+# stamp files: a venv is rebuilt only when its requirement files change
+stamp_ok() { [ -f "$1" ] && [ "$(cat "$1")" = "$2" ]; }
+
+setup_services() {
+  say "services workspace (.venv) from uv.lock"
+  "$UV" sync --all-packages --frozen --quiet
+}
+
+setup_dbt() {
+  [ -f dbt/requirements.txt ] || return 0
+  local sum; sum=$(sha256sum dbt/requirements*.txt | sha256sum | cut -c1-16)
+  stamp_ok .venvs/dbt/.batchpipe-stamp "$sum" && return 0
+  say "dbt virtualenv (.venvs/dbt) from dbt/requirements*.txt"
+  "$UV" venv --quiet --allow-existing --python "$PY" .venvs/dbt
+  for f in dbt/requirements*.txt; do "$UV" pip install --quiet --python .venvs/dbt -r "$f"; done
+  echo "$sum" > .venvs/dbt/.batchpipe-stamp
+}
+
+setup_airflow() {
+  [ -f orchestration/requirements.lock ] || return 0
+  local sum; sum=$(cat orchestration/requirements.lock orchestration/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+  stamp_ok .venvs/airflow/.batchpipe-stamp "$sum" && return 0
+  say "Airflow virtualenv (.venvs/airflow) from orchestration/requirements.lock"
+  "$UV" venv --quiet --allow-existing --python "$PY" .venvs/airflow
+  "$UV" pip install --quiet --python .venvs/airflow -r orchestration/requirements.lock
+  if [ -f orchestration/pyproject.toml ]; then
+    "$UV" pip install --quiet --python .venvs/airflow --no-deps -e orchestration
+  fi
+  echo "$sum" > .venvs/airflow/.batchpipe-stamp
+}
+
+setup_bench() {
+  [ -f bench/requirements.txt ] || return 0
+  local sum; sum=$(sha256sum bench/requirements.txt | cut -c1-16)
+  stamp_ok .venvs/bench/.batchpipe-stamp "$sum" && return 0
+  say "benchmark virtualenv (.venvs/bench) from bench/requirements.txt"
+  "$UV" venv --quiet --allow-existing --python "$PY" .venvs/bench
+  "$UV" pip install --quiet --python .venvs/bench -r bench/requirements.txt
+  echo "$sum" > .venvs/bench/.batchpipe-stamp
+}
+
+case "$what" in
+  all) setup_services; setup_dbt; setup_airflow ;;
+  services) setup_services ;;
+  dbt) setup_dbt ;;
+  airflow) setup_airflow ;;
+  bench) setup_services; setup_bench ;;
+  *) die "unknown target $what (all|services|dbt|airflow|bench)" ;;
+esac
+say "ready"

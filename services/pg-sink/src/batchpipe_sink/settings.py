@@ -1,0 +1,43 @@
+"""The pg-sink's settings: the shared endpoints plus ``BATCHPIPE_SINK_*`` knobs."""
+
+from __future__ import annotations
+
+import socket
+
+from pydantic import Field
+
+from batchpipe_common.settings import EndpointSettings
+
+
+class SinkSettings(EndpointSettings):
+    """Read from ``BATCHPIPE_*``; the sink's own fields are ``BATCHPIPE_SINK_*``."""
+
+    instance_id: str = Field(
+        default_factory=socket.gethostname,
+        description="BATCHPIPE_INSTANCE_ID: this replica's name (logs, batchpipe.chunks.applied_by)",
+    )
+    sink_group_id: str = Field(default="batchpipe-pg-sink", min_length=1)
+    sink_poll_max_records: int = Field(
+        default=200, ge=1, description="most messages (chunks) in one transaction"
+    )
+    sink_poll_max_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=64 * 1024,
+        description="most message bytes in one transaction (at least one message is taken)",
+    )
+    sink_poll_timeout_ms: int = Field(
+        default=500, ge=10, description="longest wait for messages before an empty poll"
+    )
+    sink_max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    sink_retry_initial_s: float = Field(default=0.5, gt=0)
+    sink_retry_max_s: float = Field(default=15.0, gt=0)
+    sink_commit_timeout_s: float = Field(default=15.0, gt=0)
+    sink_lag_refresh_s: float = Field(
+        default=10.0, gt=0, description="how often the lag gauges and pending ledgers refresh"
+    )
+    sink_pg_pool_size: int = Field(default=4, ge=2)
+    sink_crash_after_db_commit: bool = Field(
+        default=False,
+        description="TEST HOOK: exit the process right after the first PostgreSQL commit that "
+        "applied a chunk, before the Kafka offset commit",
+    )

@@ -1,0 +1,47 @@
+"""Fixtures for the Airflow tests. These run with the Airflow virtualenv's python
+(``make test-orchestration``: ``.venvs/airflow/bin/python -m pytest tests/orchestration
+--confcutdir tests/orchestration``), where the workspace packages are not installed, so the
+stack's environment is read here without ``batchpipe_common``. Under the workspace venv the
+test modules skip themselves (``pytest.importorskip("airflow")``).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def _read_env_file(path: Path) -> dict[str, str]:
+    env = {}
+    for raw in path.read_text().splitlines():
+        line = raw.strip()
+        if line and not line.startswith("#") and "=" in line:
+            key, value = line.split("=", 1)
+            parts = shlex.split(value)
+            env[key] = parts[0] if parts else ""
+    return env
+
+
+@pytest.fixture(scope="session")
+def stack_env() -> dict[str, str]:
+    """The running local stack's ``BATCHPIPE_*`` variables, also exported to os.environ."""
+    state = Path(os.environ.get("BATCHPIPE_STACK_DIR", REPO_ROOT / ".stack"))
+    path = state / "env"
+    if not path.exists():
+        pytest.fail(
+            f"no local stack environment at {path}: run `batchpipe stack up` first",
+            pytrace=False,
+        )
+    env = _read_env_file(path)
+    os.environ.update(env)
+    return env
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(stack_env: dict[str, str]) -> str:
+    return stack_env["BATCHPIPE_KAFKA_BOOTSTRAP"]
