@@ -1,0 +1,1 @@
+"""batchpipe's benchmark: the physical limit, the alternatives and batchpipe in one run."""

@@ -1,0 +1,361 @@
+"""``make bench``: batchpipe side by side with the physical limit and the usual alternatives.
+
+One machine, one run, the same generated bank file, fresh tables for every repetition:
+
+1. the limit: server-side ``COPY ... FROM '<file>'`` into the same PostgreSQL;
+2. the tutorial loader: pandas + one INSERT per row (on 100k rows, rate only);
+3. dlt: idiomatic ``filesystem | read_csv`` and its fastest path (``read_csv_duckdb`` + csv loader);
+4. batchpipe's sink alone: a batch already in Kafka -> rows committed in PostgreSQL;
+5. batchpipe end to end: local file -> S3 -> Kafka -> raw table, reconciled in the ledger;
+6. the same plus ``dbt build`` of the marts;
+and the scaling curve (end-to-end time and peak RSS for several file sizes).
+
+Runs against the local stack with its services (``batchpipe stack up``); the alternatives run
+in ``.venvs/bench`` (``bench/baselines.py``). Writes ``docs/benchmarks.md`` and a PNG chart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from batchpipe_cli.generate import generate_bank_file
+from batchpipe_cli.stack.config import StackConfig
+from batchpipe_cli.stack.envfile import read_env_file, stack_environment
+from batchpipe_cli.stack.manager import status as stack_status
+from batchpipe_common.contracts import load_contract
+from batchpipe_common.ddl import column_ddl
+from batchpipe_common.settings import REPO_ROOT
+
+from bench.rss import PeakRss
+
+BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
+DBT = REPO_ROOT / ".venvs" / "dbt" / "bin" / "dbt"
+CONTRACT = load_contract(REPO_ROOT / "contracts" / "bank_transactions.yaml")
+DATASET = CONTRACT.name
+
+
+@dataclass
+class Measure:
+    name: str
+    rows: int
+    seconds: list[float] = field(default_factory=list)
+    rss_mb: dict[str, float] = field(default_factory=dict)
+    note: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds)
+
+    @property
+    def rate(self) -> float:
+        return self.rows / self.median
+
+
+@dataclass
+class Context:
+    env: dict[str, str]
+    work: Path
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+    def url(self, key: str) -> str:
+        return self.env[key]
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+# --- 1. the limit -------------------------------------------------------------------------
+
+
+async def copy_limit(ctx: Context, path: Path) -> float:
+    """Server-side COPY of the CSV into a fresh table with the raw table's column types."""
+    conn = await asyncpg.connect(ctx.env["BATCHPIPE_PG_ADMIN_DSN"])
+    try:
+        cols = ", ".join(f"{n} {t}" for n, t in column_ddl(CONTRACT)[: len(CONTRACT.columns)])
+        names = ", ".join(CONTRACT.column_names)
+        await conn.execute("create schema if not exists bench")
+        await conn.execute("drop table if exists bench.copy_limit")
+        await conn.execute(f"create table bench.copy_limit ({cols})")
+        started = time.perf_counter()
+        await conn.execute(
+            f"copy bench.copy_limit ({names}) from '{path}' (format csv, header true)"
+        )
+        seconds = time.perf_counter() - started
+        await conn.execute("drop table bench.copy_limit")
+        return seconds
+    finally:
+        await conn.close()
+
+
+# --- 2, 3. the alternatives ----------------------------------------------------------------
+
+
+def baseline(ctx: Context, loader: str, path: Path, rows: int) -> float:
+    out = subprocess.run(
+        [
+            str(BENCH_PY),
+            str(REPO_ROOT / "bench" / "baselines.py"),
+            loader,
+            "--file",
+            str(path),
+            "--dsn",
+            ctx.env["BATCHPIPE_PG_ADMIN_DSN"],
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{loader} failed: {out.stderr[-2000:]}")
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    if result["rows"] != rows:
+        raise RuntimeError(f"{loader} loaded {result['rows']} rows, expected {rows}")
+    return float(result["seconds"])
+
+
+# --- 4-6. batchpipe ------------------------------------------------------------------------
+
+
+def service_pids(config: StackConfig) -> dict[str, int]:
+    return {
+        s.component: s.pid
+        for s in stack_status(config)
+        if s.pid is not None and s.component not in ("postgres", "kafka", "s3")
+    }
+
+
+async def reset_warehouse(ctx: Context) -> None:
+    """Fresh tables: empty the raw table and the ledger (as the superuser)."""
+    conn = await asyncpg.connect(ctx.env["BATCHPIPE_PG_ADMIN_DSN"])
+    try:
+        exists = await conn.fetchval("select to_regclass($1)", CONTRACT.raw_table)
+        if exists:
+            await conn.execute(f"truncate {CONTRACT.raw_table}")
+        await conn.execute("truncate batchpipe.chunks, batchpipe.rejects, batchpipe.batches")
+    finally:
+        await conn.close()
+
+
+async def wait_loaded(client: httpx.AsyncClient, ctx: Context, batch_id: str) -> dict[str, object]:
+    """Poll the sink's ledger until the batch is loaded (reconciled) and return it."""
+    url = f"{ctx.url('BATCHPIPE_SINK_URL')}/v1/batches/{batch_id}"
+    delay = 0.05
+    while True:
+        resp = await client.get(url, headers=ctx.headers)
+        if resp.status_code == 200 and resp.json().get("status") == "loaded":
+            return dict(resp.json())
+        await asyncio.sleep(delay)  # polling the ledger, the batch's readiness signal
+        delay = min(delay * 1.5, 0.5)
+
+
+async def produce(client: httpx.AsyncClient, ctx: Context, s3_uri: str) -> str:
+    producer = ctx.url("BATCHPIPE_PRODUCER_URL")
+    resp = await client.post(
+        f"{producer}/v1/runs", json={"s3_uri": s3_uri, "dataset": DATASET}, headers=ctx.headers
+    )
+    resp.raise_for_status()
+    batch_id = str(resp.json()["batch_id"])
+    delay = 0.05
+    while True:
+        run = (await client.get(f"{producer}/v1/runs/{batch_id}", headers=ctx.headers)).json()
+        if run["state"] == "succeeded":
+            return batch_id
+        if run["state"] == "failed":
+            raise RuntimeError(f"producer run failed: {run.get('error')}")
+        await asyncio.sleep(delay)  # polling the run's state
+        delay = min(delay * 1.5, 0.5)
+
+
+async def upload(client: httpx.AsyncClient, ctx: Context, path: Path) -> str:
+    inbox = Path(ctx.env["BATCHPIPE_INBOX_DIR"])
+    inbox.mkdir(parents=True, exist_ok=True)
+    target = inbox / path.name
+    if not target.exists():
+        shutil.copyfile(path, target)
+    resp = await client.post(
+        f"{ctx.url('BATCHPIPE_UPLOADER_URL')}/v1/uploads",
+        json={"path": target.name, "dataset": DATASET},
+        headers=ctx.headers,
+    )
+    resp.raise_for_status()
+    return str(resp.json()["s3_uri"])
+
+
+async def sink_alone(ctx: Context, path: Path) -> float:
+    """Pause the sink, produce the whole batch into Kafka, then time the sink draining it."""
+    sink = ctx.url("BATCHPIPE_SINK_URL")
+    async with httpx.AsyncClient(timeout=600) as client:
+        s3_uri = await upload(client, ctx, path)
+        (await client.post(f"{sink}/v1/pause", headers=ctx.headers)).raise_for_status()
+        try:
+            batch_id = await produce(client, ctx, s3_uri)
+        finally:
+            (await client.post(f"{sink}/v1/resume", headers=ctx.headers)).raise_for_status()
+        started = time.perf_counter()
+        await wait_loaded(client, ctx, batch_id)
+        return time.perf_counter() - started
+
+
+async def end_to_end(ctx: Context, path: Path, with_dbt: bool = False) -> float:
+    started = time.perf_counter()
+    async with httpx.AsyncClient(timeout=600) as client:
+        s3_uri = await upload(client, ctx, path)
+        batch_id = await produce(client, ctx, s3_uri)
+        ledger = await wait_loaded(client, ctx, batch_id)
+    if ledger.get("rows_loaded") != ledger.get("rows_valid"):
+        raise RuntimeError(f"batch {batch_id} did not reconcile: {ledger}")
+    if with_dbt:
+        dbt = subprocess.run(
+            [str(DBT), "build", "--project-dir", "dbt", "--profiles-dir", "dbt", "--quiet"],
+            cwd=REPO_ROOT,
+            env={**os.environ, **ctx.env},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if dbt.returncode != 0:
+            raise RuntimeError(f"dbt build failed:\n{dbt.stdout[-3000:]}")
+    return time.perf_counter() - started
+
+
+# --- the run -------------------------------------------------------------------------------
+
+
+def bank_file(work: Path, rows: int, seed: int) -> Path:
+    path = work / f"bank-{rows}-{seed}.csv"
+    if not path.exists():
+        generate_bank_file(path, rows, seed)
+    path.chmod(0o644)
+    return path
+
+
+def run(args: argparse.Namespace) -> list[Measure]:
+    config = StackConfig.load()
+    env = read_env_file(str(config.env_file)) if config.env_file.exists() else {}
+    env = env or stack_environment(config)
+    work = Path(tempfile.mkdtemp(prefix="batchpipe-bench-"))
+    work.chmod(0o755)  # server-side COPY reads the file as the PostgreSQL server user
+    ctx = Context(env=env, work=work, token=env.get("BATCHPIPE_API_TOKEN", ""))
+    rows, reps = args.rows, args.reps
+    results: list[Measure] = []
+    try:
+        base = bank_file(work, rows, seed=1)
+        limit = Measure("server-side COPY (the limit)", rows)
+        for _ in range(reps):
+            limit.seconds.append(asyncio.run(copy_limit(ctx, base)))
+        log(f"limit: {limit.rate:,.0f} rows/s")
+        results.append(limit)
+
+        small = bank_file(work, min(rows, args.insert_rows), seed=1)
+        insert = Measure("pandas + INSERT per row", min(rows, args.insert_rows))
+        insert.seconds.append(baseline(ctx, "pandas-insert", small, insert.rows))
+        insert.note = f"on {insert.rows:,} rows, rate only"
+        results.append(insert)
+        log(f"pandas insert: {insert.rate:,.0f} rows/s")
+
+        for loader, label in (("dlt-csv", "dlt read_csv"), ("dlt-arrow", "dlt read_csv_duckdb + csv")):
+            m = Measure(label, rows)
+            for _ in range(reps):
+                m.seconds.append(baseline(ctx, loader, base, rows))
+            results.append(m)
+            log(f"{label}: {m.rate:,.0f} rows/s")
+
+        stages = (
+            ("batchpipe sink alone", lambda p: sink_alone(ctx, p)),
+            ("batchpipe end to end", lambda p: end_to_end(ctx, p)),
+            ("batchpipe end to end + dbt build", lambda p: end_to_end(ctx, p, with_dbt=True)),
+        )
+        seed = 100
+        for label, stage in stages:
+            m = Measure(label, rows)
+            for _ in range(reps):
+                seed += 1
+                path = bank_file(work, rows, seed)
+                asyncio.run(reset_warehouse(ctx))
+                with PeakRss(service_pids(config)) as peak:
+                    m.seconds.append(asyncio.run(stage(path)))
+                for name, mb in peak.mb.items():
+                    m.rss_mb[name] = max(m.rss_mb.get(name, 0.0), mb)
+                path.unlink()
+            results.append(m)
+            log(f"{label}: {m.rate:,.0f} rows/s, peak RSS {m.rss_mb}")
+
+        for size in args.scaling:
+            m = Measure(f"scaling: end to end, {size:,} rows", size)
+            seed += 1
+            path = bank_file(work, size, seed)
+            asyncio.run(reset_warehouse(ctx))
+            with PeakRss(service_pids(config)) as peak:
+                m.seconds.append(asyncio.run(end_to_end(ctx, path)))
+            m.rss_mb = dict(peak.mb)
+            path.unlink()
+            results.append(m)
+            log(f"{m.name}: {m.median:.1f}s, peak RSS {m.rss_mb}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def machine() -> dict[str, str]:
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return {
+        "cpu": f"{os.cpu_count()} x {cpu}",
+        "memory": f"{mem:.0f} GiB",
+        "os": platform.platform(),
+        "python": sys.version.split()[0],
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    from bench.report import write_report
+
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--insert-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--scaling",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[100_000, 1_000_000, 5_000_000],
+    )
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
+    parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run (tests)")
+    args = parser.parse_args(argv)
+    if args.tiny:
+        args.rows, args.reps, args.insert_rows, args.scaling = 2_000, 1, 500, [1_000, 2_000]
+    command = "make bench" if not args.tiny else "python -m bench.run --tiny"
+    results = run(args)
+    write_report(results, machine(), args.out, command)
+    log(f"wrote {args.out / 'benchmarks.md'}")
+
+
+if __name__ == "__main__":
+    main()
