@@ -222,7 +222,9 @@ async def end_to_end(ctx: Context, path: Path, with_dbt: bool = False) -> float:
         s3_uri = await upload(client, ctx, path)
         batch_id = await produce(client, ctx, s3_uri)
         ledger = await wait_loaded(client, ctx, batch_id)
-    if ledger.get("rows_loaded") != ledger.get("rows_valid"):
+    expected, loaded, rejected = ledger["expected"], ledger["loaded"], ledger["rejected"]
+    assert isinstance(expected, dict) and isinstance(loaded, dict) and isinstance(rejected, dict)
+    if loaded["rows"] + rejected["sink"] + rejected["producer"] != expected["rows_read"]:
         raise RuntimeError(f"batch {batch_id} did not reconcile: {ledger}")
     if with_dbt:
         dbt = subprocess.run(

@@ -14,6 +14,15 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = Path(os.environ.get("BATCHPIPE_STACK_DIR", REPO_ROOT / ".stack"))
+
+# Airflow reads its configuration at import: give the tests their own home in the stack's
+# state folder (never ~/airflow), no examples, Cosmos without telemetry or Variable caches.
+os.environ.setdefault("AIRFLOW_HOME", str(STATE_DIR / "airflow-tests"))
+os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
+os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(STATE_DIR / "airflow-tests" / "cosmos"))
 
 
 def _read_env_file(path: Path) -> dict[str, str]:
@@ -30,8 +39,7 @@ def _read_env_file(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="session")
 def stack_env() -> dict[str, str]:
     """The running local stack's ``BATCHPIPE_*`` variables, also exported to os.environ."""
-    state = Path(os.environ.get("BATCHPIPE_STACK_DIR", REPO_ROOT / ".stack"))
-    path = state / "env"
+    path = STATE_DIR / "env"
     if not path.exists():
         pytest.fail(
             f"no local stack environment at {path}: run `batchpipe stack up` first",

@@ -6,7 +6,7 @@ import pytest
 
 pytest.importorskip("batchpipe_airflow", reason="runs in .venvs/airflow: make test-orchestration")
 
-from batchpipe_airflow.lag import (  # noqa: E402
+from batchpipe_airflow.lag import (
     BatchProgress,
     ManifestError,
     PartitionProgress,

@@ -19,13 +19,13 @@ import pytest
 
 pytest.importorskip("airflow", reason="runs in .venvs/airflow: make test-orchestration")
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer  # noqa: E402
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic  # noqa: E402
-from aiokafka.structs import TopicPartition  # noqa: E402
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.structs import TopicPartition
 
-from batchpipe_airflow import triggers  # noqa: E402
-from batchpipe_airflow.lag import BatchProgress, targets_from_manifest  # noqa: E402
-from batchpipe_airflow.triggers import BatchDrainedTrigger  # noqa: E402
+from batchpipe_airflow import triggers
+from batchpipe_airflow.lag import BatchProgress, targets_from_manifest
+from batchpipe_airflow.triggers import BatchDrainedTrigger
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
@@ -73,13 +73,17 @@ class Batchpipe:
         try:
             for seq in range(chunks):
                 meta = await producer.send_and_wait(
-                    self.topic, b"chunk", key=f"{batch_id}:{seq}".encode(),
+                    self.topic,
+                    b"chunk",
+                    key=f"{batch_id}:{seq}".encode(),
                     partition=seq % DATA_PARTITIONS,
                 )
                 data[str(meta.partition)] = meta.offset
             for row in range(dead_letters):
                 meta = await producer.send_and_wait(
-                    self.dlq, b"{}", key=f"{batch_id}:{row}".encode(),
+                    self.dlq,
+                    b"{}",
+                    key=f"{batch_id}:{row}".encode(),
                     partition=row % DLQ_PARTITIONS,
                 )
                 dlq[str(meta.partition)] = meta.offset

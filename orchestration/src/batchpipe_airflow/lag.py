@@ -113,7 +113,9 @@ def targets_from_manifest(manifest: Mapping[str, Any]) -> list[PartitionTarget]:
     for section in ("data", "dlq"):
         part = manifest.get(section)
         if part is None:
-            raise ManifestError(f"manifest of batch {manifest.get('batch_id')!r} has no {section!r}")
+            raise ManifestError(
+                f"manifest of batch {manifest.get('batch_id')!r} has no {section!r}"
+            )
         try:
             topic = str(part["topic"])
             offsets = part.get("offsets") or {}

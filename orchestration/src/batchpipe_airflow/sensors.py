@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.sdk import BaseSensorOperator, Context
+from airflow.sdk import BaseHook, BaseSensorOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
 from batchpipe_airflow.lag import admin_for, batch_progress, targets_from_manifest
@@ -26,8 +26,10 @@ class BatchDrainedSensor(BaseSensorOperator):
     """Succeeds when the sink group has committed past every offset of ``manifest``.
 
     :param manifest: the batch's manifest as JSON (``data`` and ``dlq`` offsets per partition)
-    :param bootstrap_servers: Kafka bootstrap servers
-    :param group_id: the pg-sink's consumer group
+    :param kafka_conn_id: connection whose extra holds ``bootstrap_servers`` (else host:port)
+        and ``group_id`` (the pg-sink's consumer group)
+    :param bootstrap_servers: Kafka bootstrap servers, instead of the connection's
+    :param group_id: the pg-sink's consumer group, instead of the connection's
     :param poll_interval: seconds between two offset fetches
     """
 
@@ -38,8 +40,9 @@ class BatchDrainedSensor(BaseSensorOperator):
         self,
         *,
         manifest: Mapping[str, Any] | str,
-        bootstrap_servers: str,
-        group_id: str = DEFAULT_SINK_GROUP,
+        kafka_conn_id: str = "batchpipe_kafka",
+        bootstrap_servers: str | None = None,
+        group_id: str | None = None,
         poll_interval: float = 5.0,
         deferrable: bool = True,
         **kwargs: Any,
@@ -47,6 +50,7 @@ class BatchDrainedSensor(BaseSensorOperator):
         kwargs.setdefault("poke_interval", poll_interval)
         super().__init__(**kwargs)
         self.manifest = manifest
+        self.kafka_conn_id = kafka_conn_id
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
         self.poll_interval = poll_interval
@@ -57,14 +61,27 @@ class BatchDrainedSensor(BaseSensorOperator):
             raise AirflowException(f"manifest must be a mapping, got {type(self.manifest)!r}")
         return self.manifest
 
+    def _kafka(self) -> tuple[str, str]:
+        """Bootstrap servers and group id: explicit arguments win over the connection."""
+        if self.bootstrap_servers and self.group_id:
+            return self.bootstrap_servers, self.group_id
+        conn = BaseHook.get_connection(self.kafka_conn_id)
+        extra = conn.extra_dejson
+        bootstrap = self.bootstrap_servers or extra.get("bootstrap_servers")
+        if not bootstrap:
+            bootstrap = f"{conn.host}:{conn.port}"
+        group = self.group_id or extra.get("group_id") or DEFAULT_SINK_GROUP
+        return str(bootstrap), str(group)
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         manifest = self._manifest()
         targets = targets_from_manifest(manifest)
+        bootstrap, group = self._kafka()
         self.log.info(
             "waiting for group %s to commit past batch %s on %d partitions",
-            self.group_id,
+            group,
             manifest.get("batch_id"),
             len(targets),
         )
@@ -72,8 +89,8 @@ class BatchDrainedSensor(BaseSensorOperator):
         self.defer(
             trigger=BatchDrainedTrigger(
                 batch_id=str(manifest.get("batch_id")),
-                bootstrap_servers=self.bootstrap_servers,
-                group_id=self.group_id,
+                bootstrap_servers=bootstrap,
+                group_id=group,
                 targets=[t.as_list() for t in targets],
                 deadline=time.time() + timeout,
                 poll_interval=self.poll_interval,
@@ -96,12 +113,13 @@ class BatchDrainedSensor(BaseSensorOperator):
     def poke(self, context: Context) -> bool:
         manifest = self._manifest()
         targets = targets_from_manifest(manifest)
+        bootstrap, group = self._kafka()
 
         async def check() -> bool:
-            admin = admin_for(self.bootstrap_servers)
+            admin = admin_for(bootstrap)
             await admin.start()
             try:
-                progress = await batch_progress(admin, self.group_id, targets)
+                progress = await batch_progress(admin, group, targets)
             finally:
                 await admin.close()
             self.log.info("batch %s: %s", manifest.get("batch_id"), progress.describe())

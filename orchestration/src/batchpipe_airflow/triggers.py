@@ -77,6 +77,9 @@ class BatchDrainedTrigger(BaseTrigger):
                 except (KafkaError, OSError) as exc:
                     last_error = f"{type(exc).__name__}: {exc}"
                     self.log.warning("batch %s: cannot read offsets: %s", self.batch_id, last_error)
+                    # start over with a fresh client on the next poll
+                    await admin.close()
+                    admin, started = admin_for(self.bootstrap_servers), False
                 if progress is not None and progress.drained:
                     self.log.info("batch %s: %s", self.batch_id, progress.describe())
                     yield TriggerEvent(

@@ -8,6 +8,7 @@ of quote characters.
 from __future__ import annotations
 
 import csv
+import io
 
 
 def split_records(body: bytes) -> list[bytes]:
@@ -37,7 +38,8 @@ def split_records(body: bytes) -> list[bytes]:
 def field_of(record: bytes, index: int) -> str | None:
     """Field ``index`` of one CSV record, or None when the record does not parse that far."""
     try:
-        rows = list(csv.reader([record.decode("utf-8", "replace").rstrip("\r\n")], strict=True))
+        text = record.decode("utf-8", "replace")
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
     except csv.Error:
         return None
     if len(rows) != 1 or index >= len(rows[0]):

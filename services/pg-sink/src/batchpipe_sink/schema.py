@@ -85,12 +85,15 @@ def plan_evolution(contract: Contract, actual: list[ColumnSpec]) -> list[ColumnS
             continue
         if current.pg_type != col.pg_type:
             problems.append(
-                f"column {col.name!r} is {current.pg_type} in the table, {col.pg_type} in the contract"
+                f"column {col.name!r} is {current.pg_type} in the table, "
+                f"{col.pg_type} in the contract"
             )
         if current.not_null != col.not_null:
             table = "NOT NULL" if current.not_null else "nullable"
             wanted = "NOT NULL" if col.not_null else "nullable"
-            problems.append(f"column {col.name!r} is {table} in the table, {wanted} in the contract")
+            problems.append(
+                f"column {col.name!r} is {table} in the table, {wanted} in the contract"
+            )
     if problems:
         raise SchemaMismatch(
             f"{contract.raw_table} does not match contract {contract.name} v{contract.version}: "

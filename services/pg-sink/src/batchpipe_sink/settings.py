@@ -14,7 +14,7 @@ class SinkSettings(EndpointSettings):
 
     instance_id: str = Field(
         default_factory=socket.gethostname,
-        description="BATCHPIPE_INSTANCE_ID: this replica's name (logs, batchpipe.chunks.applied_by)",
+        description="this replica's name (logs, batchpipe.chunks.applied_by)",
     )
     sink_group_id: str = Field(default="batchpipe-pg-sink", min_length=1)
     sink_poll_max_records: int = Field(

@@ -1,0 +1,226 @@
+"""
+### batchpipe_ingest: one file, from the inbox (or S3) to tested marts
+
+Params: `source` (a file under the inbox folder, relative or absolute, or an `s3://` URI) and
+`dataset` (a contract name).
+
+1. **upload**: the uploader streams the file to S3 (skipped for an `s3://` source).
+2. **produce** / **wait_for_producer**: the s3-producer streams the object through Kafka;
+   the sensor (reschedule mode) fails with the producer's error if the run fails.
+3. **wait_for_sink**: deferred on the triggerer until the pg-sink's consumer group has
+   committed past every partition offset in the batch's manifest (other batches do not
+   count). **wait_for_ledger**: the sink has recorded the manifest in `batchpipe.batches`.
+4. **dbt**: the models and tests downstream of the raw sources (Cosmos, dbt in its own
+   virtualenv, run as a subprocess).
+5. **reconcile**: rows read = rows loaded + rows rejected, from the ledger; fails naming the
+   numbers otherwise.
+6. **summary**: rows and seconds per stage, in the log and as this run's note.
+
+HTTP steps retry with exponential backoff; the services are idempotent by batch id, so a
+retry never duplicates rows. Connections come from `AIRFLOW_CONN_BATCHPIPE_*` variables.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
+from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
+
+from batchpipe_airflow import config
+from batchpipe_airflow.ledger import read_ledger
+from batchpipe_airflow.sensors import BatchDrainedSensor
+from batchpipe_airflow.services import AirflowApi, ServiceClient, ServiceError
+from batchpipe_airflow.summary import note, render, rows_per_stage, stage_durations
+
+HTTP_RETRIES: dict[str, Any] = {
+    "retries": 4,
+    "retry_delay": timedelta(seconds=5),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=2),
+}
+PRODUCER_TIMEOUT = timedelta(hours=2)
+SINK_TIMEOUT = timedelta(hours=2)
+
+
+def _dbt_task_group() -> DbtTaskGroup:
+    dbt = str(config.dbt_executable())
+    project = config.dbt_project_dir()
+    return DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(dbt_project_path=project, install_dbt_deps=False),
+        profile_config=ProfileConfig(
+            profile_name="batchpipe",
+            target_name="stack",
+            profiles_yml_filepath=project / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(
+            execution_mode=ExecutionMode.LOCAL,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=dbt,
+        ),
+        render_config=RenderConfig(
+            load_method=LoadMode.DBT_LS,
+            invocation_mode=InvocationMode.SUBPROCESS,
+            dbt_executable_path=dbt,
+            select=[f"source:raw.{name}+" for name in config.datasets()],
+        ),
+        # dbt reruns are harmless, but a failed test should be looked at, not retried
+        default_args={"retries": 0},
+    )
+
+
+def _inbox_relative(source: str) -> str:
+    """The uploader takes paths under its inbox; pass absolute ones relative to it."""
+    path = Path(source)
+    if path.is_absolute():
+        try:
+            return str(path.resolve().relative_to(config.inbox_dir().resolve()))
+        except ValueError as exc:
+            raise AirflowFailException(
+                f"{source} is not under the inbox folder {config.inbox_dir()}"
+            ) from exc
+    return source
+
+
+@dag(
+    dag_id=config.INGEST_DAG_ID,
+    schedule=None,
+    start_date=datetime(2025, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=2,
+    tags=["batchpipe", "ingest"],
+    doc_md=__doc__,
+    default_args={"owner": "batchpipe", "retries": 1, "retry_delay": timedelta(seconds=30)},
+    params={
+        "source": Param(
+            type="string",
+            minLength=1,
+            description="A file under the inbox folder, or an s3:// URI of an uploaded object",
+        ),
+        "dataset": Param(
+            "bank_transactions", type="string", description="Contract name of the data set"
+        ),
+    },
+)
+def batchpipe_ingest() -> None:
+    @task.branch(retries=0)
+    def route(params: dict[str, Any]) -> str:
+        return "produce" if str(params["source"]).startswith("s3://") else "upload"
+
+    @task(**HTTP_RETRIES)
+    def upload(params: dict[str, Any]) -> dict[str, Any]:
+        body = {"path": _inbox_relative(params["source"]), "dataset": params["dataset"]}
+        result: dict[str, Any] = ServiceClient(config.UPLOADER_CONN_ID).post("/v1/uploads", body)
+        print(
+            f"uploaded {result['size']:,} bytes to {result['s3_uri']} "
+            f"(deduplicated: {result['deduplicated']})"
+        )
+        return result
+
+    @task(trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS, **HTTP_RETRIES)
+    def produce(params: dict[str, Any]) -> dict[str, Any]:
+        ti = get_current_context()["ti"]
+        uploaded = ti.xcom_pull(task_ids="upload")
+        s3_uri = uploaded["s3_uri"] if uploaded else params["source"]
+        body = {"s3_uri": s3_uri, "dataset": params["dataset"]}
+        run: dict[str, Any] = ServiceClient(config.PRODUCER_CONN_ID).post("/v1/runs", body)
+        print(f"producer run {run['batch_id']} accepted for {s3_uri}")
+        return {"batch_id": run["batch_id"], "s3_uri": s3_uri, "upload": uploaded}
+
+    @task.sensor(
+        poke_interval=5,
+        timeout=PRODUCER_TIMEOUT.total_seconds(),
+        mode="reschedule",
+        **HTTP_RETRIES,
+    )
+    def wait_for_producer(run: dict[str, Any]) -> PokeReturnValue:
+        status = ServiceClient(config.PRODUCER_CONN_ID).get(f"/v1/runs/{run['batch_id']}")
+        state = status.get("state")
+        if state == "failed":
+            raise AirflowFailException(
+                f"producer run {run['batch_id']} failed: {status.get('error')}"
+            )
+        if state == "succeeded":
+            manifest = status.get("manifest")
+            if not manifest:
+                raise AirflowFailException(f"producer run {run['batch_id']} has no manifest")
+            return PokeReturnValue(is_done=True, xcom_value=manifest)
+        print(f"producer run {run['batch_id']} is {state}: {status.get('progress')}")
+        return PokeReturnValue(is_done=False)
+
+    @task.sensor(poke_interval=5, timeout=600, mode="reschedule")
+    def wait_for_ledger(manifest: dict[str, Any]) -> PokeReturnValue:
+        ledger = read_ledger(config.WAREHOUSE_CONN_ID, manifest["batch_id"])
+        if ledger is None:
+            print(f"batch {manifest['batch_id']} not yet in batchpipe.batches")
+            return PokeReturnValue(is_done=False)
+        return PokeReturnValue(is_done=True, xcom_value=ledger.as_dict())
+
+    @task(retries=0)
+    def reconcile(manifest: dict[str, Any]) -> dict[str, Any]:
+        ledger = read_ledger(config.WAREHOUSE_CONN_ID, manifest["batch_id"])
+        if ledger is None:
+            raise AirflowFailException(f"batch {manifest['batch_id']} is not in the ledger")
+        print(ledger.explain())
+        if not ledger.reconciles:
+            raise AirflowFailException(ledger.explain())
+        return ledger.as_dict()
+
+    @task(retries=0)
+    def summary(
+        run: dict[str, Any], manifest: dict[str, Any], ledger: dict[str, Any]
+    ) -> dict[str, Any]:
+        context = get_current_context()
+        dag_run = context["dag_run"]
+        result: dict[str, Any] = {
+            "batch_id": manifest["batch_id"],
+            "dataset": manifest["dataset"],
+            "source_uri": manifest["source_uri"],
+            "rows": rows_per_stage(run.get("upload"), manifest, ledger),
+            "reconciliation": (
+                f"reconciliation: {ledger['rows_read']:,} read = {ledger['rows_loaded']:,} "
+                f"loaded + {ledger['rejected']:,} rejected"
+            ),
+            "durations": {},
+        }
+        api = AirflowApi(config.AIRFLOW_API_CONN_ID)
+        run_path = f"/dags/{dag_run.dag_id}/dagRuns/{dag_run.run_id}"
+        try:
+            listing = api.request("GET", f"{run_path}/taskInstances", params={"limit": 500})
+            result["durations"] = stage_durations(listing["task_instances"])
+            api.request(
+                "PATCH", run_path, params={"update_mask": "note"}, json={"note": note(result)}
+            )
+        except ServiceError as exc:
+            print(f"WARNING: run note and durations not set: {exc}")
+        for line in render(result):
+            print(line)
+        return result
+
+    routed = route()
+    uploaded = upload()
+    produced = produce()
+    manifest = wait_for_producer(produced)
+    drained = BatchDrainedSensor(
+        task_id="wait_for_sink",
+        manifest=manifest,
+        kafka_conn_id=config.KAFKA_CONN_ID,
+        timeout=SINK_TIMEOUT.total_seconds(),
+        poll_interval=5,
+    )
+    ledger_seen = wait_for_ledger(manifest)
+    dbt = _dbt_task_group()
+    reconciled = reconcile(manifest)
+
+    routed >> [uploaded, produced]
+    uploaded >> produced
+    manifest >> drained >> ledger_seen >> dbt >> reconciled
+    summary(produced, manifest, reconciled)
+
+
+batchpipe_ingest()

@@ -1,0 +1,1 @@
+"""HTTP API of the pg-sink: one router module per resource, shared dependencies in deps."""

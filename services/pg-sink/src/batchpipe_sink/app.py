@@ -1,0 +1,98 @@
+"""The pg-sink service: ``uvicorn batchpipe_sink.app:app``.
+
+Assembles the app: settings, logging and clients in the lifespan, the consumer loop as a task,
+one router per resource.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import structlog
+from fastapi import FastAPI, Request
+
+from batchpipe_common.api import create_app
+from batchpipe_common.contracts import load_contracts
+from batchpipe_common.db import create_pool
+from batchpipe_common.logging import configure_logging
+from batchpipe_common.settings import load_settings
+from batchpipe_sink.api.routes import batches, consumer, lag
+from batchpipe_sink.consumer import SinkConsumer
+from batchpipe_sink.lag import LagProbe
+from batchpipe_sink.settings import SinkSettings
+
+log = structlog.get_logger(__name__)
+
+
+async def _housekeeping(sink: SinkConsumer, probe: LagProbe, every_s: float) -> None:
+    """Refresh the lag gauges and mark batches a crash left complete but unmarked."""
+    while True:
+        await asyncio.sleep(every_s)
+        try:
+            if sink.running:
+                await probe.report(sink.topics)
+                await sink.mark_pending_batches()
+        except Exception as exc:
+            log.warning("housekeeping failed", error=str(exc) or type(exc).__name__)
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings = load_settings(SinkSettings)
+    configure_logging("pg-sink", settings.log_format, settings.log_level)
+    structlog.contextvars.bind_contextvars(instance=settings.instance_id)
+    contracts = load_contracts(settings.contracts_dir)
+    pool = await create_pool(settings, min_size=0, max_size=settings.sink_pg_pool_size, timeout=10)
+    probe = LagProbe(settings, settings.sink_group_id)
+    sink = SinkConsumer(settings, contracts.values(), pool)
+    app.state.settings, app.state.pool, app.state.lag, app.state.sink = settings, pool, probe, sink
+    sink.start()
+    housekeeping = asyncio.create_task(_housekeeping(sink, probe, settings.sink_lag_refresh_s))
+    log.info("pg-sink started", group_id=settings.sink_group_id, contracts=sorted(contracts))
+    try:
+        yield
+    finally:
+        housekeeping.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await housekeeping
+        await sink.stop()
+        await probe.close()
+        await pool.close()
+        log.info("pg-sink stopped")
+
+
+async def _postgres_ok(request: Request) -> bool:
+    try:
+        async with request.app.state.pool.acquire(timeout=3) as conn:
+            await conn.fetchval("SELECT 1", timeout=3)
+    except Exception:
+        return False
+    return True
+
+
+async def readiness(request: Request) -> dict[str, bool]:
+    sink: SinkConsumer = request.app.state.sink
+    probe: LagProbe = request.app.state.lag
+    postgres, kafka = await asyncio.gather(_postgres_ok(request), probe.ping())
+    return {
+        "postgres": postgres,
+        "kafka": kafka,
+        "contracts": not sink.refused,
+        "consumer": sink.running and sink.held is None,
+    }
+
+
+app = create_app(
+    title="batchpipe pg-sink",
+    description=(
+        "Loads chunks from Kafka into PostgreSQL raw tables with COPY, exactly once; "
+        "records rejects and the batch ledger."
+    ),
+    lifespan=lifespan,
+    readiness=readiness,
+)
+app.include_router(batches.router)
+app.include_router(lag.router)
+app.include_router(consumer.router)

@@ -1,0 +1,415 @@
+"""The sink's consumer loop: poll, apply in one transaction, then commit offsets.
+
+One consumer-group member per process. Each poll batch (bounded by messages, bytes and time)
+is applied by ``Loader`` in one PostgreSQL transaction; only after it commits are the Kafka
+offsets committed (offset + 1 per partition). When PostgreSQL or Kafka fails, the batch is
+held: consumption is paused, the batch is retried with backoff, no offset is committed, and
+readiness reports the reason until the batch goes through. On a rebalance the listener waits
+for the in-flight transaction and commits its offsets before the partitions move. On stop the
+in-flight transaction finishes, its offsets are committed and the member leaves the group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import TypeAlias
+
+import asyncpg
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
+from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
+from aiokafka.structs import ConsumerRecord, TopicPartition
+from pydantic import BaseModel
+
+from batchpipe_common.contracts import Contract
+from batchpipe_common.kafka import manual_commit_consumer
+from batchpipe_common.logging import bound_batch
+from batchpipe_sink import metrics
+from batchpipe_sink.ledger import mark_loaded
+from batchpipe_sink.loader import Loader, PollOutcome
+from batchpipe_sink.messages import TopicMap, UnknownColumns, decode
+from batchpipe_sink.schema import SchemaMismatch, ensure_bookkeeping, ensure_raw_table
+from batchpipe_sink.settings import SinkSettings
+
+log = structlog.get_logger(__name__)
+
+CRASH_EXIT_CODE = 17
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class ConsumerState(BaseModel):
+    instance_id: str
+    group_id: str
+    running: bool
+    paused: bool
+    held: str | None
+    refused_contracts: dict[str, str]
+    assignment: list[str]
+
+
+@dataclass
+class _Pending:
+    """A polled batch not yet applied (held while PostgreSQL or Kafka is down)."""
+
+    records: list[Record]
+    offsets: dict[TopicPartition, int] = field(default_factory=dict)
+
+
+class _Backoff:
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._initial, self._max = initial, maximum
+        self._next = initial
+
+    def next(self) -> float:
+        delay = self._next
+        self._next = min(self._max, self._next * 2)
+        return delay
+
+    def reset(self) -> None:
+        self._next = self._initial
+
+
+class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, sink: SinkConsumer) -> None:
+        self._sink = sink
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self._sink.on_revoked(revoked)
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        self._sink.on_assigned(assigned)
+
+
+class SinkConsumer:
+    def __init__(
+        self, settings: SinkSettings, contracts: Iterable[Contract], pool: asyncpg.Pool
+    ) -> None:
+        self._settings = settings
+        self._contracts = list(contracts)
+        self._pool = pool
+        self._loader = Loader(settings.instance_id)
+        self._topics = TopicMap.build([], settings.manifests_topic)
+        self._consumer: AIOKafkaConsumer | None = None
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._parked = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._pending: _Pending | None = None
+        self._uncommitted: dict[TopicPartition, int] = {}
+        self._paused = False
+        self._backoff = _Backoff(settings.sink_retry_initial_s, settings.sink_retry_max_s)
+        self._task: asyncio.Task[None] | None = None
+        self._crash_armed = settings.sink_crash_after_db_commit
+        self.held: str | None = "starting"
+        self.refused: dict[str, str] = {}
+
+    # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def topics(self) -> list[str]:
+        return self._topics.topics
+
+    @property
+    def running(self) -> bool:
+        return self._consumer is not None and self._task is not None and not self._task.done()
+
+    def state(self) -> ConsumerState:
+        assignment = self._consumer.assignment() if self._consumer is not None else set()
+        return ConsumerState(
+            instance_id=self._settings.instance_id,
+            group_id=self._settings.sink_group_id,
+            running=self.running,
+            paused=self._paused,
+            held=self.held,
+            refused_contracts=dict(self.refused),
+            assignment=sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
+        )
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="pg-sink-consumer")
+
+    async def stop(self, grace_s: float = 60) -> None:
+        """Finish the in-flight transaction, commit its offsets, leave the group."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is None:
+            return
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), grace_s)
+        except TimeoutError:
+            log.error("consumer did not stop in time; cancelling", grace_s=grace_s)
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        try:
+            await self._prepare_tables()
+            await self._start_consumer()
+            await self._loop()
+        except Exception:
+            log.exception("consumer loop failed")
+            self.held = "consumer loop failed (see the log)"
+            raise
+        finally:
+            if self._consumer is not None:
+                async with self._lock:
+                    await self._flush_offsets()
+                await self._consumer.stop()
+                log.info("left the consumer group", group_id=self._settings.sink_group_id)
+
+    async def _prepare_tables(self) -> None:
+        """Bookkeeping tables and raw tables; contracts that cannot be reconciled are refused."""
+        while not self._stopping.is_set():
+            try:
+                async with self._pool.acquire(timeout=10) as conn:
+                    await ensure_bookkeeping(conn)
+                    accepted = []
+                    for contract in self._contracts:
+                        try:
+                            added = await ensure_raw_table(conn, contract)
+                        except SchemaMismatch as exc:
+                            self.refused[contract.name] = str(exc)
+                            log.error(
+                                "contract refused; its topics are not consumed", error=str(exc)
+                            )
+                            continue
+                        if added:
+                            log.info("raw table evolved", table=contract.raw_table, added=added)
+                        accepted.append(contract)
+                    await mark_loaded(conn, None)
+            except Exception as exc:  # PostgreSQL unreachable: retry
+                await self._hold("postgres", f"preparing tables: {exc}")
+                continue
+            metrics.CONTRACTS_REFUSED.set(len(self.refused))
+            self._topics = TopicMap.build(accepted, self._settings.manifests_topic)
+            return
+
+    async def _start_consumer(self) -> None:
+        s = self._settings
+        while not self._stopping.is_set():
+            consumer = manual_commit_consumer(
+                s,
+                group_id=s.sink_group_id,
+                client_id=s.instance_id,
+                max_partition_fetch_bytes=s.sink_max_partition_fetch_bytes,
+                fetch_max_bytes=s.sink_poll_max_bytes,
+            )
+            consumer.subscribe(self._topics.topics, listener=_Rebalance(self))
+            try:
+                await consumer.start()
+            except (KafkaError, OSError) as exc:
+                await consumer.stop()
+                await self._hold("kafka", f"joining the consumer group: {exc}")
+                continue
+            self._consumer = consumer
+            self.held = None
+            log.info("consumer started", group_id=s.sink_group_id, topics=self._topics.topics)
+            return
+
+    # --- the loop --------------------------------------------------------------------------
+
+    async def _loop(self) -> None:
+        consumer = self._consumer
+        assert consumer is not None
+        s = self._settings
+        while not self._stopping.is_set():
+            if self._pending is None:
+                if self._paused:
+                    self._parked.set()
+                    await self._idle(s.sink_poll_timeout_ms / 1000)
+                    continue
+                self._parked.clear()
+                polled = await consumer.getmany(
+                    timeout_ms=s.sink_poll_timeout_ms, max_records=s.sink_poll_max_records
+                )
+                if not polled:
+                    async with self._lock:
+                        await self._flush_offsets()
+                    continue
+                self._pending = self._take(consumer, polled)
+            try:
+                async with self._lock:
+                    await self._apply_pending()
+            except Exception as exc:
+                reason = "postgres" if _is_postgres_error(exc) else type(exc).__name__
+                await self._hold(reason, str(exc) or type(exc).__name__)
+                continue
+            if self.held is not None:
+                log.info("consumption resumed", after=self.held)
+                self.held = None
+            if not self._paused:
+                consumer.resume(*consumer.assignment())
+            self._backoff.reset()
+
+    def _take(
+        self, consumer: AIOKafkaConsumer, polled: dict[TopicPartition, list[Record]]
+    ) -> _Pending:
+        """The polled records within the byte cap; the rest are rewound for the next poll."""
+        pending = _Pending(records=[])
+        size = 0
+        full = False
+        for tp, records in polled.items():
+            for record in records:
+                length = len(record.value or b"")
+                if (
+                    not full
+                    and pending.records
+                    and size + length > self._settings.sink_poll_max_bytes
+                ):
+                    full = True
+                if full:
+                    consumer.seek(tp, record.offset)
+                    break
+                pending.records.append(record)
+                pending.offsets[tp] = record.offset + 1
+                size += length
+        return pending
+
+    async def _apply_pending(self) -> None:
+        pending = self._pending
+        assert pending is not None
+        messages = [decode(r, self._topics) for r in pending.records]
+        async with self._pool.acquire(timeout=10) as conn:
+            outcome = await self._loader.apply(conn, messages)
+            if self._crash_armed and outcome.chunks_applied:
+                log.warning("test hook: exiting after the database commit, before offsets")
+                os._exit(CRASH_EXIT_CODE)
+            self._log_outcome(outcome)
+            for row in await mark_loaded(conn, sorted(outcome.batches)):
+                metrics.BATCHES_LOADED.inc()
+                with bound_batch(row["batch_id"]):
+                    log.info(
+                        "batch loaded",
+                        dataset=row["dataset"],
+                        rows_valid=row["rows_valid"],
+                        rows_rejected=row["rows_rejected"],
+                    )
+        self._pending = None
+        for tp, offset in pending.offsets.items():
+            self._uncommitted[tp] = max(offset, self._uncommitted.get(tp, 0))
+        await self._flush_offsets()
+
+    @staticmethod
+    def _log_outcome(outcome: PollOutcome) -> None:
+        for batch_id in sorted(outcome.batches):
+            chunks = outcome.chunks_by_batch.get(batch_id, 0)
+            if chunks:
+                with bound_batch(batch_id):
+                    log.info("chunks applied", chunks=chunks, rows=outcome.rows_by_batch[batch_id])
+        if outcome.duplicates_skipped:
+            log.info("duplicate chunks skipped", chunks=outcome.duplicates_skipped)
+
+    async def _flush_offsets(self, only: set[TopicPartition] | None = None) -> None:
+        """Commit the offsets of applied batches (call with the lock held)."""
+        consumer = self._consumer
+        if consumer is None or not self._uncommitted:
+            return
+        assigned = consumer.assignment()
+        for tp in [tp for tp in self._uncommitted if tp not in assigned]:
+            del self._uncommitted[tp]  # moved to another member, which re-reads and skips
+        offsets = {tp: off for tp, off in self._uncommitted.items() if only is None or tp in only}
+        if not offsets:
+            return
+        try:
+            await asyncio.wait_for(consumer.commit(offsets), self._settings.sink_commit_timeout_s)
+        except (CommitFailedError, IllegalStateError) as exc:
+            log.warning("offsets not committed: partitions moved", error=str(exc))
+        except (KafkaError, OSError, TimeoutError) as exc:
+            metrics.OFFSET_COMMIT_FAILURES.inc()
+            log.warning(
+                "offset commit failed; retrying later", error=str(exc) or type(exc).__name__
+            )
+            return
+        for tp, off in offsets.items():
+            if self._uncommitted.get(tp) == off:
+                del self._uncommitted[tp]
+
+    async def _hold(self, reason: str, detail: str) -> None:
+        """Pause consumption and wait a backoff step before the next attempt."""
+        metrics.RETRIES.labels(reason).inc()
+        self.held = f"{reason}: {detail}"[:500]
+        delay = self._backoff.next()
+        log.error(
+            "holding consumption; will retry", reason=reason, detail=detail[:500], retry_in_s=delay
+        )
+        await self._idle(delay)
+
+    async def _idle(self, seconds: float) -> None:
+        """Wait without consuming, staying a live group member; a resume or stop wakes it."""
+        consumer = self._consumer
+        deadline = time.monotonic() + seconds
+        self._wake.clear()
+        while not self._stopping.is_set():
+            if consumer is not None:
+                consumer.pause(*consumer.assignment())
+                polled = await consumer.getmany(timeout_ms=0)  # counts as a poll, returns nothing
+                for tp, records in polled.items():  # fetched before the pause took effect
+                    consumer.seek(tp, records[0].offset)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), min(remaining, 1.0))
+            if self._wake.is_set():
+                break
+        if consumer is not None and not self._paused and self._pending is None:
+            consumer.resume(*consumer.assignment())
+
+    # --- rebalance and control -------------------------------------------------------------
+
+    async def on_revoked(self, revoked: set[TopicPartition]) -> None:
+        """Before partitions move: let the in-flight transaction finish, commit its offsets."""
+        async with self._lock:
+            await self._flush_offsets(only=revoked)
+            for tp in revoked:
+                self._uncommitted.pop(tp, None)
+        log.info(
+            "partitions revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
+        )
+
+    def on_assigned(self, assigned: set[TopicPartition]) -> None:
+        if self._consumer is not None and self._paused:
+            self._consumer.pause(*assigned)
+        log.info(
+            "partitions assigned", partitions=sorted(f"{t.topic}:{t.partition}" for t in assigned)
+        )
+
+    async def pause(self, wait_s: float = 30) -> ConsumerState:
+        """Stop consuming after the in-flight transaction; returns once parked (or wait_s)."""
+        self._paused = True
+        metrics.PAUSED.set(1)
+        if self.running:
+            try:
+                await asyncio.wait_for(self._parked.wait(), wait_s)
+            except TimeoutError:
+                log.warning("pause requested but the loop is still busy", waited_s=wait_s)
+        log.info("consumption paused on request")
+        return self.state()
+
+    def resume(self) -> ConsumerState:
+        self._paused = False
+        self._parked.clear()
+        self._wake.set()
+        metrics.PAUSED.set(0)
+        if self._consumer is not None and self._pending is None:
+            self._consumer.resume(*self._consumer.assignment())
+        log.info("consumption resumed on request")
+        return self.state()
+
+    async def mark_pending_batches(self) -> None:
+        """Housekeeping: mark loaded any batch a crash left complete but unmarked."""
+        async with self._pool.acquire(timeout=10) as conn:
+            for row in await mark_loaded(conn, None):
+                metrics.BATCHES_LOADED.inc()
+                with bound_batch(row["batch_id"]):
+                    log.info("batch loaded", dataset=row["dataset"])
+
+
+def _is_postgres_error(exc: BaseException) -> bool:
+    return isinstance(
+        exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError
+    ) and not isinstance(exc, UnknownColumns)

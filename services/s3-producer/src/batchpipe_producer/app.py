@@ -1,0 +1,79 @@
+"""The s3-producer FastAPI app: ``uvicorn batchpipe_producer.app:app``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import structlog
+from fastapi import FastAPI, Request
+
+from batchpipe_common.api import create_app
+from batchpipe_common.contracts import load_contracts
+from batchpipe_common.kafka import reliable_producer
+from batchpipe_common.logging import configure_logging
+from batchpipe_common.s3 import s3_client
+from batchpipe_common.settings import load_settings
+from batchpipe_producer.pipeline import Pipeline
+from batchpipe_producer.routes import router
+from batchpipe_producer.runs import RunRegistry
+from batchpipe_producer.settings import ProducerSettings
+
+log = structlog.get_logger(__name__)
+PROBE_TIMEOUT = 3.0
+
+
+def build_app(settings: ProducerSettings | None = None) -> FastAPI:
+    """The app; settings are read from the environment at start unless given (tests)."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        config = settings or load_settings(ProducerSettings)
+        configure_logging("s3-producer", config.log_format, config.log_level)
+        app.state.settings = config
+        app.state.contracts = load_contracts(config.contracts_dir)
+        async with AsyncExitStack() as stack:
+            app.state.s3 = await stack.enter_async_context(s3_client(config))
+            producer = reliable_producer(config)
+            await producer.start()
+            stack.push_async_callback(producer.stop)
+            app.state.producer = producer
+            registry = RunRegistry(
+                Pipeline(config, app.state.s3, producer), config.producer_max_concurrent_runs
+            )
+            app.state.registry = registry
+            log.info("s3-producer started", datasets=sorted(app.state.contracts))
+            try:
+                yield
+            finally:
+                log.info("s3-producer stopping")
+                await registry.shutdown(config.producer_shutdown_grace_seconds)
+
+    async def readiness(request: Request) -> dict[str, bool]:
+        state = request.app.state
+        return {
+            "s3": await _probe(state.s3.head_bucket(Bucket=state.settings.s3_bucket)),
+            "kafka": await _probe(state.producer.client.fetch_all_metadata()),
+        }
+
+    app = create_app(
+        title="batchpipe s3-producer",
+        description="Streams S3 objects into Kafka as validated chunks, dead letters and a "
+        "manifest (see docs/s3-producer.md and docs/wire-format.md).",
+        lifespan=lifespan,
+        readiness=readiness,
+    )
+    app.include_router(router)
+    return app
+
+
+async def _probe(call: object) -> bool:
+    try:
+        await asyncio.wait_for(call, PROBE_TIMEOUT)  # type: ignore[arg-type]
+    except Exception:
+        return False
+    return True
+
+
+app = build_app()

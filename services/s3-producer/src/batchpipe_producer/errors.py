@@ -1,0 +1,11 @@
+"""Why a run stops: the object cannot be read as its contract says, or the service stops."""
+
+from __future__ import annotations
+
+
+class UnreadableSource(Exception):
+    """The object cannot be read as its contract says (the run fails, no manifest)."""
+
+
+class RunCancelled(Exception):
+    """The run was asked to stop (service shutdown)."""

@@ -1,0 +1,77 @@
+"""Sending wire messages with aiokafka under a bound on what is in flight.
+
+The parsing thread calls ``submit`` (through ``ThreadOutbox``), which waits for a free slot
+before each send: with at most ``max_in_flight`` unacknowledged messages (each under the chunk
+byte cap), memory stays bounded whatever the size of the object. The last offset written to
+each partition is recorded from the send results for the manifest.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.structs import RecordMetadata
+
+from batchpipe_producer.chunks import MessageKind, OutMessage
+
+
+class SendFailed(Exception):
+    """Kafka refused or timed out a message of the run."""
+
+
+class KafkaSender:
+    def __init__(self, producer: AIOKafkaProducer, max_in_flight: int) -> None:
+        self._producer = producer
+        self._slots = asyncio.Semaphore(max_in_flight)
+        self._pending: set[asyncio.Future[RecordMetadata]] = set()
+        self.error: BaseException | None = None
+        self.last_offsets: dict[MessageKind, dict[int, int]] = {"chunk": {}, "dead_letter": {}}
+
+    async def send_many(self, messages: list[OutMessage]) -> None:
+        for message in messages:
+            if self.error is not None:
+                raise SendFailed(f"sending to Kafka failed: {self.error}") from self.error
+            await self._slots.acquire()
+            try:
+                future = await self._producer.send(
+                    message.topic, message.value, key=message.key, headers=message.headers
+                )
+            except BaseException:
+                self._slots.release()
+                raise
+            self._pending.add(future)
+            future.add_done_callback(lambda f, kind=message.kind: self._done(kind, f))
+
+    def _done(self, kind: MessageKind, future: asyncio.Future[RecordMetadata]) -> None:
+        self._pending.discard(future)
+        self._slots.release()
+        if future.cancelled():
+            self.error = self.error or asyncio.CancelledError("send cancelled")
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.error = self.error or exc
+            return
+        meta = future.result()
+        offsets = self.last_offsets[kind]
+        if meta.offset > offsets.get(meta.partition, -1):
+            offsets[meta.partition] = meta.offset
+
+    async def drain(self) -> None:
+        """Wait until every message sent is acknowledged; raise if one failed."""
+        if self._pending:
+            await asyncio.wait(list(self._pending))
+        if self.error is not None:
+            raise SendFailed(f"sending to Kafka failed: {self.error}") from self.error
+
+
+class ThreadOutbox:
+    """The ``Outbox`` the parsing thread sees: blocks until the event loop has sent."""
+
+    def __init__(self, sender: KafkaSender, loop: asyncio.AbstractEventLoop) -> None:
+        self._sender = sender
+        self._loop = loop
+
+    def submit(self, messages: list[OutMessage]) -> None:
+        asyncio.run_coroutine_threadsafe(self._sender.send_many(messages), self._loop).result()

@@ -1,0 +1,33 @@
+"""Settings of the s3-producer: the shared endpoints plus ``BATCHPIPE_PRODUCER_*`` knobs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from batchpipe_common.settings import EndpointSettings
+
+
+class ProducerSettings(EndpointSettings):
+    producer_chunk_rows: int = Field(
+        default=10_000, ge=1, description="Most valid rows in one chunk message"
+    )
+    producer_chunk_bytes: int = Field(
+        default=1_000_000,
+        ge=4096,
+        le=8 * 1024 * 1024,
+        description="Most bytes of one chunk (uncompressed); keep under the broker's cap",
+    )
+    producer_max_in_flight: int = Field(
+        default=32, ge=1, description="Messages sent but not yet acknowledged, per run"
+    )
+    producer_max_concurrent_runs: int = Field(
+        default=2, ge=1, description="Runs producing at once; further runs queue"
+    )
+    producer_spool_dir: Path | None = Field(
+        default=None, description="Where Parquet objects are spooled (default: system temp)"
+    )
+    producer_shutdown_grace_seconds: float = Field(
+        default=20.0, ge=0, description="How long shutdown waits for runs to stop"
+    )

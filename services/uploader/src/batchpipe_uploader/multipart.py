@@ -1,0 +1,321 @@
+"""Streaming, checksummed, deduplicated uploads to S3 (used by the service and the CLI).
+
+Objects are stored under ``<dataset>/sha256=<hex>/<file name>`` with the hash, the original
+file name and the dataset as object metadata. The same content is stored once: before writing,
+the prefix ``<dataset>/sha256=<hex>/`` is listed and an existing object is returned with
+``deduplicated=True``.
+
+Two entry points:
+
+* ``upload_file`` (a local file: inbox or CLI) hashes the file first, so a duplicate is found
+  before a byte is sent, then streams it to its final key (and checks the hash again).
+* ``upload_stream`` (an HTTP request body, read once) streams to a staging key while hashing,
+  then copies the object server-side to its final key (or drops it when it is a duplicate).
+
+Memory is bounded by one part (``part_size``). On any failure the multipart upload is aborted
+and the staging object deleted, so no orphaned parts remain.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import quote
+
+import anyio
+from botocore.exceptions import BotoCoreError, ClientError
+
+MIN_PART_SIZE = 5 * 1024 * 1024
+MAX_PARTS = 10_000
+COPY_PART_SIZE = 512 * 1024 * 1024
+SINGLE_COPY_LIMIT = 5 * 1024**3
+READ_SIZE = 1024 * 1024
+STAGING_PREFIX = "_staging/"
+
+Progress = Callable[[int], None]
+"""Called with the number of bytes just read (to drive a progress bar)."""
+
+
+class UploadError(Exception):
+    """An upload that could not be done; ``unavailable`` when S3 could not be reached."""
+
+    def __init__(self, message: str, *, unavailable: bool = False) -> None:
+        super().__init__(message)
+        self.unavailable = unavailable
+
+
+def _storage_error(exc: Exception) -> UploadError:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        status = int(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
+        message = f"S3 refused the request: {error.get('Code')}: {error.get('Message')}"
+        return UploadError(message, unavailable=status >= 500 or error.get("Code") == "SlowDown")
+    return UploadError(f"S3 unavailable: {exc}", unavailable=True)
+
+
+@dataclass(frozen=True)
+class StoredObject:
+    dataset: str
+    bucket: str
+    key: str
+    sha256: str
+    size: int
+    etag: str
+    deduplicated: bool
+
+    @property
+    def s3_uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def safe_file_name(name: str) -> str:
+    """The last path component of ``name`` with anything unusual replaced by ``_``."""
+    base = PurePosixPath(name.replace("\\", "/")).name
+    cleaned = _UNSAFE.sub("_", base)[:200]
+    if cleaned in ("", ".", ".."):
+        raise UploadError(f"not a usable file name: {name!r}")
+    return cleaned
+
+
+def content_prefix(dataset: str, sha256: str) -> str:
+    return f"{dataset}/sha256={sha256}/"
+
+
+def object_key(dataset: str, sha256: str, file_name: str) -> str:
+    return content_prefix(dataset, sha256) + safe_file_name(file_name)
+
+
+def object_metadata(dataset: str, sha256: str, file_name: str) -> dict[str, str]:
+    # S3 metadata values must be ASCII: the original name is percent-encoded
+    return {"sha256": sha256, "original-name": quote(file_name, safe=""), "dataset": dataset}
+
+
+async def find_existing(s3: Any, bucket: str, dataset: str, sha256: str) -> StoredObject | None:
+    """An object already stored with this content, if any."""
+    listing = await s3.list_objects_v2(
+        Bucket=bucket, Prefix=content_prefix(dataset, sha256), MaxKeys=1
+    )
+    contents = listing.get("Contents") or []
+    if not contents:
+        return None
+    found = contents[0]
+    return StoredObject(
+        dataset=dataset,
+        bucket=bucket,
+        key=found["Key"],
+        sha256=sha256,
+        size=int(found["Size"]),
+        etag=str(found["ETag"]).strip('"'),
+        deduplicated=True,
+    )
+
+
+class MultipartWriter:
+    """Writes one object part by part; a small object becomes a single ``put_object``."""
+
+    def __init__(
+        self, s3: Any, bucket: str, key: str, part_size: int, metadata: dict[str, str]
+    ) -> None:
+        if part_size < MIN_PART_SIZE:
+            raise UploadError(f"part size must be at least {MIN_PART_SIZE} bytes")
+        self.s3, self.bucket, self.key = s3, bucket, key
+        self.part_size = part_size
+        self.metadata = metadata
+        self.upload_id: str | None = None
+        self.parts: list[dict[str, Any]] = []
+        self.buffer = bytearray()
+        self.size = 0
+        self.sha256 = hashlib.sha256()
+
+    async def write(self, data: bytes) -> None:
+        self.sha256.update(data)
+        self.size += len(data)
+        self.buffer += data
+        while len(self.buffer) >= self.part_size:
+            part = bytes(self.buffer[: self.part_size])
+            del self.buffer[: self.part_size]
+            await self._upload_part(part)
+
+    async def _upload_part(self, data: bytes) -> None:
+        if self.upload_id is None:
+            created = await self.s3.create_multipart_upload(
+                Bucket=self.bucket, Key=self.key, Metadata=self.metadata
+            )
+            self.upload_id = created["UploadId"]
+        if len(self.parts) >= MAX_PARTS:
+            raise UploadError(f"more than {MAX_PARTS} parts: raise the part size")
+        number = len(self.parts) + 1
+        answer = await self.s3.upload_part(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            PartNumber=number,
+            Body=data,
+        )
+        self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    async def complete(self) -> str:
+        """Finish the object; returns its ETag."""
+        if self.upload_id is None:
+            answer = await self.s3.put_object(
+                Bucket=self.bucket, Key=self.key, Body=bytes(self.buffer), Metadata=self.metadata
+            )
+            return str(answer["ETag"]).strip('"')
+        if self.buffer:
+            await self._upload_part(bytes(self.buffer))
+            self.buffer.clear()
+        answer = await self.s3.complete_multipart_upload(
+            Bucket=self.bucket,
+            Key=self.key,
+            UploadId=self.upload_id,
+            MultipartUpload={"Parts": self.parts},
+        )
+        return str(answer["ETag"]).strip('"')
+
+    async def abort(self) -> None:
+        if self.upload_id is not None:
+            await self.s3.abort_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
+            )
+            self.upload_id = None
+
+
+async def _write_all(
+    writer: MultipartWriter, chunks: AsyncIterator[bytes], progress: Progress | None
+) -> str:
+    """Stream ``chunks`` into ``writer``; aborts the multipart upload on any failure."""
+    try:
+        async for chunk in chunks:
+            if chunk:
+                await writer.write(chunk)
+                if progress is not None:
+                    progress(len(chunk))
+        return await writer.complete()
+    except BaseException:
+        with contextlib.suppress(ClientError, BotoCoreError):
+            await asyncio.shield(writer.abort())
+        raise
+
+
+async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    async with await anyio.open_file(path, "rb") as fh:
+        while chunk := await fh.read(READ_SIZE):
+            yield chunk
+
+
+async def file_sha256(path: Path, progress: Progress | None = None) -> str:
+    digest = hashlib.sha256()
+    async for chunk in _file_chunks(path):
+        digest.update(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return digest.hexdigest()
+
+
+async def upload_file(
+    s3: Any,
+    bucket: str,
+    dataset: str,
+    path: Path,
+    *,
+    part_size: int,
+    file_name: str | None = None,
+    hash_progress: Progress | None = None,
+    progress: Progress | None = None,
+) -> StoredObject:
+    """Upload a local file (hash first, then stream), or find its twin already stored."""
+    name = file_name or path.name
+    try:
+        sha256 = await file_sha256(path, hash_progress)
+        existing = await find_existing(s3, bucket, dataset, sha256)
+        if existing is not None:
+            return existing
+        key = object_key(dataset, sha256, name)
+        writer = MultipartWriter(s3, bucket, key, part_size, object_metadata(dataset, sha256, name))
+        etag = await _write_all(writer, _file_chunks(path), progress)
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_error(exc) from exc
+    if writer.sha256.hexdigest() != sha256:
+        await s3.delete_object(Bucket=bucket, Key=key)
+        raise UploadError(f"{path} changed while it was being uploaded; try again")
+    return StoredObject(dataset, bucket, key, sha256, writer.size, etag, deduplicated=False)
+
+
+async def upload_stream(
+    s3: Any,
+    bucket: str,
+    dataset: str,
+    file_name: str,
+    chunks: AsyncIterator[bytes],
+    *,
+    part_size: int,
+    progress: Progress | None = None,
+) -> StoredObject:
+    """Upload a stream that can be read only once: staging key, then server-side copy."""
+    name = safe_file_name(file_name)
+    staging = f"{STAGING_PREFIX}{uuid.uuid4().hex}/{name}"
+    writer = MultipartWriter(s3, bucket, staging, part_size, {"dataset": dataset})
+    try:
+        await _write_all(writer, chunks, progress)
+        sha256 = writer.sha256.hexdigest()
+        try:
+            existing = await find_existing(s3, bucket, dataset, sha256)
+            if existing is not None:
+                return existing
+            key = object_key(dataset, sha256, file_name)
+            metadata = object_metadata(dataset, sha256, file_name)
+            etag = await _copy(s3, bucket, staging, key, writer.size, metadata)
+        finally:
+            await asyncio.shield(s3.delete_object(Bucket=bucket, Key=staging))
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_error(exc) from exc
+    return StoredObject(dataset, bucket, key, sha256, writer.size, etag, deduplicated=False)
+
+
+async def _copy(
+    s3: Any, bucket: str, source: str, target: str, size: int, metadata: dict[str, str]
+) -> str:
+    """Server-side copy with new metadata: one call up to 5 GiB, a multipart copy beyond."""
+    if size <= SINGLE_COPY_LIMIT:
+        answer = await s3.copy_object(
+            Bucket=bucket,
+            Key=target,
+            CopySource={"Bucket": bucket, "Key": source},
+            Metadata=metadata,
+            MetadataDirective="REPLACE",
+        )
+        return str(answer["CopyObjectResult"]["ETag"]).strip('"')
+    created = await s3.create_multipart_upload(Bucket=bucket, Key=target, Metadata=metadata)
+    upload_id = created["UploadId"]
+    try:
+        parts = []
+        for number, start in enumerate(range(0, size, COPY_PART_SIZE), start=1):
+            end = min(start + COPY_PART_SIZE, size) - 1
+            answer = await s3.upload_part_copy(
+                Bucket=bucket,
+                Key=target,
+                UploadId=upload_id,
+                PartNumber=number,
+                CopySource={"Bucket": bucket, "Key": source},
+                CopySourceRange=f"bytes={start}-{end}",
+            )
+            parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
+        done = await s3.complete_multipart_upload(
+            Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
+        )
+    except BaseException:
+        await asyncio.shield(
+            s3.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
+        )
+        raise
+    return str(done["ETag"]).strip('"')

@@ -1,0 +1,1 @@
+"""Integration tests of the pg-sink against the real local stack."""

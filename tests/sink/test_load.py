@@ -1,0 +1,71 @@
+"""A batch goes in whole: exact rows and sums in raw, planted rejects recorded, ledger loaded."""
+
+from __future__ import annotations
+
+import asyncpg
+import httpx
+from aiokafka import AIOKafkaProducer
+
+from batchpipe_common.settings import EndpointSettings
+from tests.sink.checks import duplicate_rows, raw_totals, wait_loaded
+from tests.sink.conftest import Dataset, SinkFactory
+from tests.sink.wire_producer import BankBatch, generated_rows
+
+
+async def test_batch_loads_exactly_with_rejects_and_ledger(
+    dataset: Dataset,
+    start_sink: SinkFactory,
+    producer: AIOKafkaProducer,
+    warehouse: asyncpg.Connection,
+    endpoints: EndpointSettings,
+) -> None:
+    rows = generated_rows(12_345)
+    planted = {1, 17, 500, 4_321, 12_345}
+    batch = BankBatch(dataset.contract, rows, rejected_rows=planted, chunk_rows=1_000)
+    sink = start_sink()
+
+    manifest = await batch.send_all(producer, endpoints.manifests_topic)
+    ledger = await wait_loaded(sink, batch.batch_id)
+
+    count, amount, tx = await raw_totals(warehouse, dataset, batch.batch_id)
+    assert (count, amount, tx) == batch.expected_sums()
+    assert count == len(rows) - len(planted)
+    assert ledger["expected"] == {
+        "rows_read": len(rows),
+        "rows_valid": manifest.rows_valid,
+        "rows_rejected": len(planted),
+        "chunks": manifest.chunk_count,
+    }
+    assert ledger["loaded"] == {"chunks": manifest.chunk_count, "rows": manifest.rows_valid}
+    assert ledger["rejected"] == {"producer": len(planted), "sink": 0}
+    assert ledger["loaded_at"] is not None
+    rejects = await warehouse.fetch(
+        "SELECT source_row, stage, errors->0->>'reason' AS reason FROM batchpipe.rejects "
+        "WHERE batch_id = $1 ORDER BY source_row",
+        batch.batch_id,
+    )
+    assert [(r["source_row"], r["stage"], r["reason"]) for r in rejects] == [
+        (i, "producer", f"planted {i}") for i in sorted(planted)
+    ]
+    lineage = await warehouse.fetchrow(
+        f"SELECT min(_source_row) AS lo, max(_source_row) AS hi, count(DISTINCT _source_row) AS n, "
+        f"bool_and(_loaded_at IS NOT NULL) AS stamped FROM {dataset.contract.raw_table} "
+        "WHERE _batch_id = $1",
+        batch.batch_id,
+    )
+    assert lineage is not None
+    assert (lineage["lo"], lineage["hi"], lineage["n"], lineage["stamped"]) == (
+        2,
+        12_344,
+        count,
+        True,
+    )
+    assert await duplicate_rows(warehouse, dataset) == 0
+
+
+async def test_unknown_batch_is_404_and_pause_needs_token(start_sink: SinkFactory) -> None:
+    sink = start_sink()
+    assert sink.get("/v1/batches/no-such-batch").status_code == 404
+    assert httpx.post(f"{sink.url}/v1/pause", timeout=10).status_code == 401
+    metrics = sink.get("/metrics").text
+    assert "batchpipe_sink_rows_applied_total" in metrics
