@@ -55,6 +55,22 @@ bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/b
 	@$(VENV)/batchpipe stack up
 	@$(VENV)/python -m bench.run
 
+.PHONY: up
+up: ## Docker: build the images, start the whole stack, wait until every service is healthy
+	@sh infra/docker/write-env.sh .env.example .env
+	@mkdir -p data/inbox
+	docker compose up --build --detach --wait --wait-timeout 900
+	@docker compose ps
+
+.PHONY: compose-demo
+compose-demo: ## Docker: a 1M-row sample through batchpipe_ingest via Airflow's REST API (after `make up`)
+	@scripts/setup.sh services
+	@$(VENV)/python infra/docker/compose_demo.py
+
+.PHONY: down
+down: ## Docker: stop the stack (data kept in volumes; `docker compose down -v` deletes it)
+	docker compose down
+
 .PHONY: clean
 clean: ## Stop the stack and delete its state
 	@$(VENV)/batchpipe stack down --wipe

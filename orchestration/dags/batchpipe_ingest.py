@@ -67,7 +67,11 @@ def _dbt_task_group() -> DbtTaskGroup:
             load_method=LoadMode.DBT_LS,
             invocation_mode=InvocationMode.SUBPROCESS,
             dbt_executable_path=dbt,
-            select=[f"source:raw.{name}+" for name in config.datasets()],
+            # every model downstream of a dataset's raw table, and every parent those need
+            # (the ledger's staging models feed batch_audit)
+            select=[f"@source:raw.{name}" for name in config.datasets()],
+            # a test over several models (totals match) runs after all of them
+            should_detach_multiple_parents_tests=True,
         ),
         # dbt reruns are harmless, but a failed test should be looked at, not retried
         default_args={"retries": 0},

@@ -154,9 +154,11 @@ def _ignored(path: str, patterns: list[str]) -> bool:
     prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
     for pattern in patterns:
         assert not pattern.startswith("!"), "keep .dockerignore free of exceptions"
-        bare = pattern.removeprefix("**/")
         for prefix in prefixes:
-            if fnmatch.fnmatch(prefix, pattern) or fnmatch.fnmatch(Path(prefix).name, bare):
+            if fnmatch.fnmatch(prefix, pattern):
+                return True
+            # "**/name" matches at any depth; other patterns only from the context's root
+            if pattern.startswith("**/") and fnmatch.fnmatch(Path(prefix).name, pattern[3:]):
                 return True
     return False
 
@@ -177,3 +179,4 @@ def test_build_context_leaves_out_state_environments_and_secrets() -> None:
         assert _ignored(path, patterns), f"{path} would be sent to the Docker daemon"
     assert _ignored("services/common/src/batchpipe_common/__pycache__/x.pyc", patterns)
     assert not _ignored("services/common/src/batchpipe_common/settings.py", patterns)
+    assert not _ignored("dbt/tests/generic/x.sql", patterns), "root patterns stay at the root"

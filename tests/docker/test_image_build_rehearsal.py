@@ -86,8 +86,8 @@ def test_builder_stage_installs_the_service_and_nothing_else(
 ) -> None:
     venv = rehearse_builder(SERVICE_DOCKERFILES[spec.name], tmp_path)
     assert (venv / "bin" / "uvicorn").exists(), "the CMD's uvicorn"
-    module = spec.app.split(":")[0]
-    where = _python(venv, f"import {module}, batchpipe_common; print({module}.__file__)")
+    module, attribute = spec.app.split(":")
+    where = _python(venv, f"import {module} as m; m.{attribute}; print(m.__file__)")
     assert where.startswith(str(venv)), f"{module} must be installed, not linked to {where}"
     found = _python(
         venv,
@@ -96,7 +96,8 @@ def test_builder_stage_installs_the_service_and_nothing_else(
     )
     assert found == "", f"not for a service image: {found}"
     contracts = _python(
-        venv, "from batchpipe_common.settings import EndpointSettings as E; "
-        "print(E.model_fields['contracts_dir'].default_factory())"
+        venv,
+        "from batchpipe_common.settings import EndpointSettings as E; "
+        "print(E.model_fields['contracts_dir'].default_factory())",
     )
     assert contracts == "/app/contracts", "without a checkout, settings use the image's copy"

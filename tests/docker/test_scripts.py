@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from batchpipe_common.settings import REPO_ROOT
-from tests.docker.model import ENV_EXAMPLE, WRITE_ENV, raw_compose, read_env_file, services
+from tests.docker.model import (
+    ENV_EXAMPLE,
+    WRITE_ENV,
+    example_env,
+    load_script_module,
+    raw_compose,
+    read_env_file,
+    services,
+)
 
 DOCKER_DIR = REPO_ROOT / "infra" / "docker"
 SHELL_SCRIPTS = sorted(DOCKER_DIR.rglob("*.sh"))
@@ -169,3 +177,16 @@ def test_write_env_fills_every_secret_and_never_overwrites(tmp_path: Path) -> No
     target.write_text("KEPT=1\n")
     subprocess.run(["sh", str(WRITE_ENV), str(ENV_EXAMPLE), str(target)], check=True)
     assert target.read_text() == "KEPT=1\n"
+
+
+def test_compose_demo_puts_the_sample_where_the_containers_see_it(tmp_path: Path) -> None:
+    demo = load_script_module(DOCKER_DIR / "compose_demo.py")
+    env = {"BATCHPIPE_INBOX_HOST_DIR": "./data/inbox"}
+    assert demo.inbox_dir(env) == REPO_ROOT / "data" / "inbox"
+    mount = f"{env['BATCHPIPE_INBOX_HOST_DIR']}:/data/inbox:ro"
+    assert mount in services(example_env())["uploader"]["volumes"]
+    inbox = tmp_path / "inbox"
+    sample = demo.sample_file(inbox, rows=50)
+    assert sample.relative_to(inbox).parts == ("bank_transactions", "demo-bank-50.csv")
+    assert len(sample.read_text().splitlines()) == 51, "header and 50 rows"
+    assert sample.stat().st_mode & 0o444 == 0o444, "readable by the containers' users"

@@ -11,6 +11,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from fastapi import FastAPI
 
+from batchpipe_common.kafka import admin_client
 from batchpipe_common.settings import EndpointSettings, load_settings
 from batchpipe_producer.app import build_app as build_producer
 from batchpipe_producer.settings import ProducerSettings
@@ -83,6 +84,16 @@ async def run_to_end(
     raise AssertionError(f"run {batch_id} did not finish: {status}")
 
 
+async def _partitions(endpoints: EndpointSettings, topic: str) -> list[int]:
+    admin = admin_client(endpoints)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return [int(p["partition"]) for p in described["partitions"]]
+    finally:
+        await admin.close()
+
+
 async def read_topic(
     endpoints: EndpointSettings,
     topic: str,
@@ -98,8 +109,7 @@ async def read_topic(
     await consumer.start()
     try:
         if last_offsets is None:
-            await consumer.topics()  # fetches the metadata partitions_for_topic reads
-            numbers = consumer.partitions_for_topic(topic) or set()
+            numbers = await _partitions(endpoints, topic)
             ends = await consumer.end_offsets([TopicPartition(topic, p) for p in numbers])
             wanted = {tp.partition: end - 1 for tp, end in ends.items() if end > 0}
         else:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 
 from batchpipe_common.contracts import Contract
@@ -24,7 +26,7 @@ class RecordingOutbox:
         return [m for m in self.messages if m.kind == "chunk"]
 
     @property
-    def dead_letters(self) -> list[dict[str, object]]:
+    def dead_letters(self) -> list[dict[str, Any]]:
         return [orjson.loads(m.value) for m in self.messages if m.kind == "dead_letter"]
 
     def rows(self) -> list[list[str]]:

@@ -154,7 +154,7 @@ def test_invalid_bytes_in_plain_text_reject_only_their_row() -> None:
     assert [r[1] for r in outbox.rows()] == ["1", "3"]
     (letter,) = outbox.dead_letters
     assert letter["source_row"] == 2
-    assert "invalid byte sequence" in letter["errors"][0]["reason"]  # type: ignore[index]
+    assert "invalid byte sequence" in letter["errors"][0]["reason"]
 
 
 def test_header_may_list_columns_in_another_order(bank: Contract) -> None:

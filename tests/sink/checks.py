@@ -9,10 +9,10 @@ from typing import Any
 
 import asyncpg
 
-from tests.sink.conftest import Dataset, SinkProcess
+from tests.sink.conftest import Dataset, ServiceProcess
 
 
-async def wait_loaded(sink: SinkProcess, batch_id: str, timeout: float = 120) -> dict[str, Any]:
+async def wait_loaded(sink: ServiceProcess, batch_id: str, timeout: float = 120) -> dict[str, Any]:
     """Poll ``GET /v1/batches/{id}`` until the ledger says loaded."""
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
@@ -47,7 +47,7 @@ async def duplicate_rows(conn: asyncpg.Connection, dataset: Dataset) -> int:
 
 
 async def wait_drained(
-    sink: SinkProcess, topics: list[str], timeout: float = 120
+    sink: ServiceProcess, topics: list[str], timeout: float = 120
 ) -> dict[str, Any]:
     """Poll ``GET /v1/lag`` until the group's lag on ``topics`` is zero."""
     deadline = time.monotonic() + timeout

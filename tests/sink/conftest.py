@@ -54,12 +54,13 @@ class Dataset:
     group_id: str
 
 
-def write_contract(directory: Path, name: str, extra_yaml: str = "") -> Contract:
+def write_contract(directory: Path, name: str, extra_columns: str = "") -> Contract:
+    """The bank contract renamed to ``name`` (dataset, topic, raw table), plus extra columns."""
     text = BANK_CONTRACT.read_text()
     text = text.replace("name: bank_transactions", f"name: {name}")
     text = text.replace("raw_table: raw.bank_transactions", f"raw_table: raw.{name}")
     text = text.replace("topic: bank_transactions", f"topic: {name}")
-    text = text.replace("natural_key:", extra_yaml + "natural_key:") if extra_yaml else text
+    text = text.replace("natural_key:", extra_columns + "natural_key:")
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / f"{name}.yaml"
     path.write_text(text)
@@ -105,7 +106,7 @@ async def warehouse(admin_dsn: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 @dataclass
-class SinkProcess:
+class ServiceProcess:
     name: str
     port: int
     proc: subprocess.Popen[bytes]
@@ -119,6 +120,12 @@ class SinkProcess:
     def ready(self) -> bool:
         try:
             return httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    def answers(self) -> bool:
+        try:
+            return httpx.get(f"{self.url}/healthz", timeout=5).status_code == 200
         except httpx.HTTPError:
             return False
 
@@ -142,7 +149,37 @@ class SinkProcess:
         return "\n".join(text[-lines:])
 
 
-SinkFactory = Callable[..., SinkProcess]
+SinkFactory = Callable[..., ServiceProcess]
+
+
+def spawn_app(
+    app: str, name: str, environment: dict[str, str], log_dir: Path, token: str
+) -> ServiceProcess:
+    """``uvicorn <app>`` on a free loopback port, output in ``<log_dir>/<name>.log``."""
+    port = free_port()
+    log_path = log_dir / f"{name}.log"
+    uvicorn = Path(sys.executable).parent / "uvicorn"
+    argv = [str(uvicorn), app, "--host", "127.0.0.1", "--port", str(port), "--no-access-log"]
+    with log_path.open("ab") as log_file:
+        proc = subprocess.Popen(argv, stdout=log_file, stderr=subprocess.STDOUT, env=environment)
+    return ServiceProcess(name, port, proc, log_path, token)
+
+
+def wait_ready(service: ServiceProcess) -> None:
+    try:
+        wait_for(lambda: service.ready() or not service.alive(), 60, f"{service.name} ready")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n{service.log_tail()}") from exc
+    assert service.alive(), f"{service.name} exited:\n{service.log_tail()}"
+
+
+def stop_all(services: list[ServiceProcess]) -> None:
+    for service in services:
+        if service.alive():
+            try:
+                service.stop(timeout=60)
+            except subprocess.TimeoutExpired:
+                service.stop(signal.SIGKILL)
 
 
 @pytest.fixture
@@ -150,13 +187,11 @@ def start_sink(
     stack_env: dict[str, str], dataset: Dataset, tmp_path: Path
 ) -> Iterator[SinkFactory]:
     """Start a pg-sink replica (``uvicorn batchpipe_sink.app:app``) on the test's dataset."""
-    started: list[SinkProcess] = []
+    started: list[ServiceProcess] = []
 
     def start(
-        name: str = "pg-sink-1", env: dict[str, str] | None = None, wait_ready: bool = True
-    ) -> SinkProcess:
-        port = free_port()
-        log_path = tmp_path / f"{name}.log"
+        name: str = "pg-sink-1", env: dict[str, str] | None = None, wait: bool = True
+    ) -> ServiceProcess:
         environment = {
             **os.environ,
             **stack_env,
@@ -167,36 +202,12 @@ def start_sink(
             "BATCHPIPE_SINK_LAG_REFRESH_S": "1",
             **(env or {}),
         }
-        uvicorn = Path(sys.executable).parent / "uvicorn"
-        with log_path.open("ab") as log_file:
-            proc = subprocess.Popen(
-                [
-                    str(uvicorn),
-                    "batchpipe_sink.app:app",
-                    "--host",
-                    "127.0.0.1",
-                    "--port",
-                    str(port),
-                    "--no-access-log",
-                ],
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env=environment,
-            )
-        sink = SinkProcess(name, port, proc, log_path, stack_env["BATCHPIPE_API_TOKEN"])
+        token = stack_env["BATCHPIPE_API_TOKEN"]
+        sink = spawn_app("batchpipe_sink.app:app", name, environment, tmp_path, token)
         started.append(sink)
-        if wait_ready:
-            try:
-                wait_for(lambda: sink.ready() or not sink.alive(), 60, f"{name} ready")
-            except AssertionError as exc:
-                raise AssertionError(f"{exc}\n{sink.log_tail()}") from exc
-            assert sink.alive(), f"{name} exited:\n{sink.log_tail()}"
+        if wait:
+            wait_ready(sink)
         return sink
 
     yield start
-    for sink in started:
-        if sink.alive():
-            try:
-                sink.stop(timeout=60)
-            except subprocess.TimeoutExpired:
-                sink.stop(signal.SIGKILL)
+    stop_all(started)

@@ -69,3 +69,23 @@ async def test_unknown_batch_is_404_and_pause_needs_token(start_sink: SinkFactor
     assert httpx.post(f"{sink.url}/v1/pause", timeout=10).status_code == 401
     metrics = sink.get("/metrics").text
     assert "batchpipe_sink_rows_applied_total" in metrics
+
+
+async def test_dead_letter_with_nul_bytes_is_recorded(
+    dataset: Dataset,
+    start_sink: SinkFactory,
+    producer: AIOKafkaProducer,
+    warehouse: asyncpg.Connection,
+    endpoints: EndpointSettings,
+) -> None:
+    rows = generated_rows(50)
+    rows[9] = (rows[9][0], rows[9][1], "Pu\x00ne", *rows[9][3:])
+    batch = BankBatch(dataset.contract, rows, rejected_rows={10}, chunk_rows=20)
+    sink = start_sink()
+    await batch.send_all(producer, endpoints.manifests_topic)
+    ledger = await wait_loaded(sink, batch.batch_id)
+    assert ledger["rejected"] == {"producer": 1, "sink": 0}
+    raw_line = await warehouse.fetchval(
+        "SELECT raw_line FROM batchpipe.rejects WHERE batch_id = $1", batch.batch_id
+    )
+    assert raw_line is not None and "Pu\\x00ne" in raw_line

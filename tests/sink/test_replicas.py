@@ -12,11 +12,11 @@ from aiokafka import AIOKafkaProducer
 
 from batchpipe_common.settings import EndpointSettings
 from tests.sink.checks import duplicate_rows, raw_totals, wait_loaded, wait_until
-from tests.sink.conftest import Dataset, SinkFactory, SinkProcess, wait_for
+from tests.sink.conftest import Dataset, ServiceProcess, SinkFactory, wait_for
 from tests.sink.wire_producer import BankBatch, generated_rows
 
 
-def group_settled(sinks: list[SinkProcess], topic: str, partitions: int = 6) -> bool:
+def group_settled(sinks: list[ServiceProcess], topic: str, partitions: int = 6) -> bool:
     """Every replica owns data partitions, none twice, all of them covered."""
     owned: list[str] = []
     for sink in sinks:
@@ -30,7 +30,7 @@ def group_settled(sinks: list[SinkProcess], topic: str, partitions: int = 6) -> 
     return len(owned) == len(set(owned)) == partitions
 
 
-def start_replicas(start_sink: SinkFactory, dataset: Dataset, count: int) -> list[SinkProcess]:
+def start_replicas(start_sink: SinkFactory, dataset: Dataset, count: int) -> list[ServiceProcess]:
     sinks = [start_sink(f"pg-sink-{i}") for i in range(1, count + 1)]
     wait_for(lambda: group_settled(sinks, dataset.contract.topic), 90, f"{count} replicas assigned")
     return sinks

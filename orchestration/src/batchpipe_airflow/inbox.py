@@ -44,6 +44,11 @@ def _file_chunks(path: Path) -> Iterator[bytes]:
             yield chunk
 
 
+def _body_chunks(body: Any) -> Iterator[bytes]:
+    while chunk := body.read(CHUNK):
+        yield chunk
+
+
 def _dataset_for(parts: tuple[str, ...], datasets: set[str], default: str) -> str:
     return parts[0] if len(parts) > 1 and parts[0] in datasets else default
 
@@ -80,8 +85,7 @@ def s3_candidates(s3: Any, prefix_uri: str, datasets: set[str], default: str) ->
             head = s3.head_object(Bucket=bucket, Key=key)
             sha = head.get("Metadata", {}).get("sha256")
             if not sha:
-                body = s3.get_object(Bucket=bucket, Key=key)["Body"]
-                sha = sha256_of(iter(lambda b=body: b.read(CHUNK), b""))
+                sha = sha256_of(_body_chunks(s3.get_object(Bucket=bucket, Key=key)["Body"]))
             rel = tuple(key[len(prefix) :].lstrip("/").split("/"))
             found.append(
                 Candidate(

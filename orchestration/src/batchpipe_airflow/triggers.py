@@ -31,7 +31,7 @@ class BatchDrainedTrigger(BaseTrigger):
         deadline: float,
         poll_interval: float = 5.0,
     ) -> None:
-        super().__init__()
+        super().__init__()  # type: ignore[no-untyped-call]
         self.batch_id = batch_id
         self.bootstrap_servers = bootstrap_servers
         self.group_id = group_id
@@ -82,7 +82,7 @@ class BatchDrainedTrigger(BaseTrigger):
                     admin, started = admin_for(self.bootstrap_servers), False
                 if progress is not None and progress.drained:
                     self.log.info("batch %s: %s", self.batch_id, progress.describe())
-                    yield TriggerEvent(
+                    yield TriggerEvent(  # type: ignore[no-untyped-call]
                         {"status": "drained", "batch_id": self.batch_id, **progress.as_dict()}
                     )
                     return
@@ -96,7 +96,7 @@ class BatchDrainedTrigger(BaseTrigger):
                     }
                     if progress is not None:
                         payload.update(progress.as_dict())
-                    yield TriggerEvent(payload)
+                    yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
                     return
                 wait = min(self.poll_interval, max(0.0, self.deadline - time.time()))
                 await asyncio.sleep(wait)  # the interval between two offset fetches

@@ -149,7 +149,8 @@ class SinkConsumer:
         try:
             await self._prepare_tables()
             await self._start_consumer()
-            await self._loop()
+            if self._consumer is not None:
+                await self._loop()
         except Exception:
             log.exception("consumer loop failed")
             self.held = "consumer loop failed (see the log)"

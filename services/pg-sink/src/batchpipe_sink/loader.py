@@ -19,6 +19,7 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import asyncpg
 import orjson
@@ -284,6 +285,8 @@ class Loader:
                     errors=errors,
                 )
             )
+        if not rows:
+            return rows
         with structlog.contextvars.bound_contextvars(batch_id=chunk.headers.batch_id):
             log.warning(
                 "rows refused by PostgreSQL recorded as rejects",
@@ -339,8 +342,8 @@ class Loader:
             [r.stage for r in rejects],
             [r.source_uri for r in rejects],
             [r.source_row for r in rejects],
-            [r.raw_line.replace("\x00", "\\x00") if r.raw_line else r.raw_line for r in rejects],
-            [orjson.dumps(r.errors).decode() for r in rejects],
+            [_without_nul(r.raw_line) for r in rejects],
+            [orjson.dumps(_without_nul(r.errors)).decode() for r in rejects],
         )
         for row in inserted:
             outcome.batches.add(row["batch_id"])
@@ -368,6 +371,17 @@ class Loader:
             orjson.dumps(m.dlq.model_dump(mode="json")).decode(),
             m.produced_at,
         )
+
+
+def _without_nul(value: Any) -> Any:
+    """PostgreSQL text and jsonb cannot hold NUL: keep it visible as the four characters \\x00."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def _int_or_none(text: str | None) -> int | None:

@@ -120,7 +120,9 @@ class RunRegistry:
                     finally:
                         metrics.RUNS_ACTIVE.dec()
                 self._finish(run, "succeeded", None, started)
-            except (RunCancelled, asyncio.CancelledError):
+            except RunCancelled:
+                self._finish(run, "failed", SHUTDOWN_REASON, started)
+            except asyncio.CancelledError:
                 self._finish(run, "failed", SHUTDOWN_REASON, started)
                 raise
             except UnreadableSource as exc:

@@ -1,0 +1,83 @@
+"""Raw tables follow their contracts: nullable columns are added, anything else is refused."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import asyncpg
+import pytest
+
+from batchpipe_sink.schema import SchemaMismatch, actual_columns, ensure_raw_table
+from tests.sink.conftest import Dataset, SinkFactory, wait_for, write_contract
+
+NULLABLE_COLUMN = """  - source: Channel
+    name: channel
+    type: text
+    nullable: true
+"""
+NOT_NULL_COLUMN = NULLABLE_COLUMN.replace("nullable: true", "nullable: false")
+
+
+@pytest.fixture
+async def sink_conn(stack_env: dict[str, str]) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(stack_env["BATCHPIPE_PG_DSN"])
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+async def test_new_nullable_column_is_added_other_changes_refused(
+    sink_conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    name = f"bt_{uuid.uuid4().hex[:10]}"
+    v1 = write_contract(tmp_path / "v1", name)
+    assert await ensure_raw_table(sink_conn, v1) == []
+    assert await ensure_raw_table(sink_conn, v1) == [], "idempotent"
+
+    v2 = write_contract(tmp_path / "v2", name, extra_columns=NULLABLE_COLUMN)
+    assert await ensure_raw_table(sink_conn, v2) == ["channel"]
+    cols = await actual_columns(sink_conn, v2)
+    assert cols is not None and ("channel", "text", False) in [
+        (c.name, c.pg_type, c.not_null) for c in cols
+    ]
+
+    v3 = write_contract(
+        tmp_path / "v3",
+        f"{name}",
+        extra_columns=NOT_NULL_COLUMN.replace("channel", "region").replace("Channel", "Region"),
+    )
+    with pytest.raises(SchemaMismatch, match="'region' is NOT NULL"):
+        await ensure_raw_table(sink_conn, v3)
+
+    retyped = write_contract(tmp_path / "v4", name, extra_columns=NULLABLE_COLUMN)
+    await sink_conn.execute(
+        f"ALTER TABLE {retyped.raw_table} ALTER COLUMN channel TYPE integer USING NULL"
+    )
+    with pytest.raises(SchemaMismatch, match="'channel' is integer in the table, text"):
+        await ensure_raw_table(sink_conn, retyped)
+
+    with pytest.raises(SchemaMismatch, match="'channel' is in the table but not in the contract"):
+        await ensure_raw_table(sink_conn, v1)
+
+
+async def test_sink_refuses_a_contract_its_table_contradicts(
+    dataset: Dataset, start_sink: SinkFactory, sink_conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    newer = write_contract(tmp_path / "newer", dataset.contract.name, extra_columns=NULLABLE_COLUMN)
+    await ensure_raw_table(sink_conn, newer)  # the table already has a column v1 lacks
+
+    sink = start_sink(wait=False)
+    wait_for(sink.answers, 60, "sink answering")
+    wait_for(lambda: bool(sink.get("/v1/consumer").json()["refused_contracts"]), 60, "refusal")
+    state = sink.get("/v1/consumer").json()
+    assert (
+        "'channel' is in the table but not in the contract"
+        in (state["refused_contracts"][dataset.contract.name])
+    )
+    readiness = sink.get("/readyz")
+    assert readiness.status_code == 503 and readiness.json()["checks"]["contracts"] is False
+    assert "batchpipe_sink_contracts_refused 1.0" in sink.get("/metrics").text
+    assert not any(p.startswith(dataset.contract.topic) for p in state["assignment"])

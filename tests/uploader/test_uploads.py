@@ -1,0 +1,128 @@
+"""The uploader against the real stack's S3 API server."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import random
+from pathlib import Path
+
+import httpx
+import pytest
+
+from batchpipe_common.s3 import parse_s3_uri, s3_client
+from batchpipe_common.settings import EndpointSettings, load_settings
+from batchpipe_uploader.app import build_app
+from batchpipe_uploader.multipart import STAGING_PREFIX, upload_file
+from batchpipe_uploader.settings import UploaderSettings
+
+pytestmark = pytest.mark.integration
+MiB = 1024 * 1024
+
+
+def _inbox() -> Path:
+    return Path(os.environ["BATCHPIPE_INBOX_DIR"])
+
+
+async def test_streamed_upload_is_stored_once_with_metadata(
+    uploader: httpx.AsyncClient, endpoints: EndpointSettings
+) -> None:
+    data = random.randbytes(11 * MiB)  # a multipart upload: 8 MiB + 3 MiB parts
+    params = {"dataset": "bank_transactions", "file_name": "big file é.csv"}
+    first = (await uploader.post("/v1/uploads", params=params, content=data)).json()
+    second = (await uploader.post("/v1/uploads", params=params, content=data)).json()
+    sha = hashlib.sha256(data).hexdigest()
+    assert first["sha256"] == sha and first["size"] == len(data)
+    assert (first["deduplicated"], second["deduplicated"]) == (False, True)
+    assert first["s3_uri"] == second["s3_uri"]
+    bucket, key = parse_s3_uri(first["s3_uri"])
+    assert key == f"bank_transactions/sha256={sha}/big_file__.csv"
+    async with s3_client(endpoints) as s3:
+        head = await s3.head_object(Bucket=bucket, Key=key)
+        assert head["Metadata"]["sha256"] == sha
+        assert head["Metadata"]["dataset"] == "bank_transactions"
+        listing = await s3.list_objects_v2(Bucket=bucket, Prefix=f"bank_transactions/sha256={sha}/")
+        assert len(listing["Contents"]) == 1
+        staging = await s3.list_objects_v2(Bucket=bucket, Prefix=STAGING_PREFIX)
+        assert not staging.get("Contents")
+        uploads = await s3.list_multipart_uploads(Bucket=bucket)
+        assert not uploads.get("Uploads")
+
+
+async def test_inbox_file_upload_and_dedup_before_sending(
+    uploader: httpx.AsyncClient, endpoints: EndpointSettings
+) -> None:
+    data = random.randbytes(6 * MiB)
+    (_inbox() / "sub").mkdir(parents=True, exist_ok=True)
+    path = _inbox() / "sub" / "inbox-file.csv"
+    path.write_bytes(data)
+    body = {"dataset": "bank_transactions", "path": "sub/inbox-file.csv"}
+    first = await uploader.post("/v1/uploads", json=body)
+    assert first.status_code == 200, first.text
+    assert first.json()["sha256"] == hashlib.sha256(data).hexdigest()
+    assert first.json()["deduplicated"] is False
+    settings = load_settings(UploaderSettings)
+    async with s3_client(endpoints) as s3:
+        again = await upload_file(
+            s3, settings.s3_bucket, "bank_transactions", path, part_size=5 * MiB
+        )
+    assert again.deduplicated is True
+    assert again.s3_uri == first.json()["s3_uri"]
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [("../env", 403), ("/etc/passwd", 400), ("escape-link", 403), ("missing.csv", 404)],
+)
+async def test_paths_outside_the_inbox_are_refused(
+    uploader: httpx.AsyncClient, path: str, status: int
+) -> None:
+    link = _inbox() / "escape-link"
+    if not link.is_symlink():
+        link.symlink_to("/etc/hostname")
+    response = await uploader.post(
+        "/v1/uploads", json={"dataset": "bank_transactions", "path": path}
+    )
+    assert response.status_code == status, response.text
+
+
+async def test_bad_requests(uploader: httpx.AsyncClient) -> None:
+    unknown = await uploader.post(
+        "/v1/uploads", params={"dataset": "nope", "file_name": "a.csv"}, content=b"x"
+    )
+    assert unknown.status_code == 404
+    no_name = await uploader.post(
+        "/v1/uploads", params={"dataset": "bank_transactions"}, content=b"x"
+    )
+    assert no_name.status_code == 400
+    no_token = await uploader.post(
+        "/v1/uploads",
+        params={"dataset": "bank_transactions", "file_name": "a.csv"},
+        content=b"x",
+        headers={"Authorization": ""},
+    )
+    assert no_token.status_code == 401
+
+
+async def test_s3_unreachable_gives_503(stack_env: dict[str, str]) -> None:
+    settings = load_settings(
+        UploaderSettings, s3_endpoint_url="http://127.0.0.1:9", log_format="console"
+    )
+    app = build_app(settings)
+    token = stack_env["BATCHPIPE_API_TOKEN"]
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://test",
+            headers={"Authorization": f"Bearer {token}"},
+        ) as client,
+    ):
+        response = await client.post(
+            "/v1/uploads",
+            params={"dataset": "bank_transactions", "file_name": "a.csv"},
+            content=b"some bytes",
+        )
+        assert response.status_code == 503, response.text
+        assert "S3 unavailable" in response.json()["detail"]
+        assert (await client.get("/readyz")).status_code == 503
