@@ -74,11 +74,7 @@ def _wait_for_dag(client: AirflowClient) -> None:
 
 
 def _failed_tasks(client: AirflowClient, run_id: str) -> list[dict[str, Any]]:
-    return [
-        ti
-        for ti in client.task_instances(DAG_ID, run_id)
-        if ti.get("state") in {"failed", "upstream_failed"}
-    ]
+    return [ti for ti in client.task_instances(DAG_ID, run_id) if ti.get("state") == "failed"]
 
 
 def demo(
@@ -114,7 +110,10 @@ def demo(
             run = follow_run(client, DAG_ID, run_id, timeout=timeout, console=console)
             if run["state"] != "success":
                 failed = ", ".join(ti["task_id"] for ti in _failed_tasks(client, run_id))
-                fail(f"run {run_id} {run['state']}: failed tasks {failed}; logs in the UI")
+                fail(
+                    f"run {run_id} {run['state']}: failed tasks {failed}; their logs: "
+                    f"{url}/dags/{DAG_ID}/runs/{run_id}"
+                )
             summary = client.xcom(DAG_ID, run_id, "summary")
     except (AirflowApiError, StackError, TimeoutError) as exc:
         fail(str(exc))
