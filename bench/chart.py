@@ -1,6 +1,6 @@
 """Draws the rows/s bar chart (runs in .venvs/bench, which has matplotlib).
 
-    echo '[["loader", rows_per_s], ...]' | python bench/chart.py out.png
+echo '[["loader", rows_per_s], ...]' | python bench/chart.py out.png
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import sys
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
 
 def main() -> None:

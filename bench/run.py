@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -40,7 +41,6 @@ from batchpipe_cli.stack.manager import status as stack_status
 from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
-
 from bench.rss import PeakRss
 
 BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
@@ -186,26 +186,31 @@ async def produce(client: httpx.AsyncClient, ctx: Context, s3_uri: str) -> str:
         delay = min(delay * 1.5, 0.5)
 
 
-async def upload(client: httpx.AsyncClient, ctx: Context, path: Path) -> str:
+def to_inbox(ctx: Context, path: Path) -> str:
+    """Place the file in the uploader's inbox folder; returns its name there."""
     inbox = Path(ctx.env["BATCHPIPE_INBOX_DIR"])
     inbox.mkdir(parents=True, exist_ok=True)
     target = inbox / path.name
     if not target.exists():
         shutil.copyfile(path, target)
+    return target.name
+
+
+async def upload(client: httpx.AsyncClient, ctx: Context, name: str) -> str:
     resp = await client.post(
         f"{ctx.url('BATCHPIPE_UPLOADER_URL')}/v1/uploads",
-        json={"path": target.name, "dataset": DATASET},
+        json={"path": name, "dataset": DATASET},
         headers=ctx.headers,
     )
     resp.raise_for_status()
     return str(resp.json()["s3_uri"])
 
 
-async def sink_alone(ctx: Context, path: Path) -> float:
+async def sink_alone(ctx: Context, name: str) -> float:
     """Pause the sink, produce the whole batch into Kafka, then time the sink draining it."""
     sink = ctx.url("BATCHPIPE_SINK_URL")
     async with httpx.AsyncClient(timeout=600) as client:
-        s3_uri = await upload(client, ctx, path)
+        s3_uri = await upload(client, ctx, name)
         (await client.post(f"{sink}/v1/pause", headers=ctx.headers)).raise_for_status()
         try:
             batch_id = await produce(client, ctx, s3_uri)
@@ -216,28 +221,48 @@ async def sink_alone(ctx: Context, path: Path) -> float:
         return time.perf_counter() - started
 
 
-async def end_to_end(ctx: Context, path: Path, with_dbt: bool = False) -> float:
+async def end_to_end(ctx: Context, name: str) -> float:
+    """Local file (in the inbox) -> S3 -> Kafka -> raw table, until the ledger reconciles."""
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=600) as client:
-        s3_uri = await upload(client, ctx, path)
+        s3_uri = await upload(client, ctx, name)
         batch_id = await produce(client, ctx, s3_uri)
         ledger = await wait_loaded(client, ctx, batch_id)
     expected, loaded, rejected = ledger["expected"], ledger["loaded"], ledger["rejected"]
-    assert isinstance(expected, dict) and isinstance(loaded, dict) and isinstance(rejected, dict)
+    assert isinstance(expected, dict)
+    assert isinstance(loaded, dict)
+    assert isinstance(rejected, dict)
     if loaded["rows"] + rejected["sink"] + rejected["producer"] != expected["rows_read"]:
         raise RuntimeError(f"batch {batch_id} did not reconcile: {ledger}")
-    if with_dbt:
-        dbt = subprocess.run(
-            [str(DBT), "build", "--project-dir", "dbt", "--profiles-dir", "dbt", "--quiet"],
-            cwd=REPO_ROOT,
-            env={**os.environ, **ctx.env},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if dbt.returncode != 0:
-            raise RuntimeError(f"dbt build failed:\n{dbt.stdout[-3000:]}")
     return time.perf_counter() - started
+
+
+def dbt_build(ctx: Context) -> float:
+    started = time.perf_counter()
+    dbt = subprocess.run(
+        # --full-refresh: every repetition starts from fresh raw and ledger tables
+        [str(DBT), "build", "--full-refresh", "--project-dir", "dbt", "--profiles-dir", "dbt"],
+        cwd=REPO_ROOT,
+        env={**os.environ, **ctx.env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if dbt.returncode != 0:
+        raise RuntimeError(f"dbt build failed:\n{dbt.stdout[-3000:]}")
+    return time.perf_counter() - started
+
+
+def stage_sink_alone(ctx: Context, path: Path) -> float:
+    return asyncio.run(sink_alone(ctx, to_inbox(ctx, path)))
+
+
+def stage_end_to_end(ctx: Context, path: Path) -> float:
+    return asyncio.run(end_to_end(ctx, to_inbox(ctx, path)))
+
+
+def stage_with_dbt(ctx: Context, path: Path) -> float:
+    return stage_end_to_end(ctx, path) + dbt_build(ctx)
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -275,17 +300,18 @@ def run(args: argparse.Namespace) -> list[Measure]:
         results.append(insert)
         log(f"pandas insert: {insert.rate:,.0f} rows/s")
 
-        for loader, label in (("dlt-csv", "dlt read_csv"), ("dlt-arrow", "dlt read_csv_duckdb + csv")):
+        dlt_loaders = (("dlt-csv", "dlt read_csv"), ("dlt-arrow", "dlt read_csv_duckdb + csv"))
+        for loader, label in dlt_loaders:
             m = Measure(label, rows)
             for _ in range(reps):
                 m.seconds.append(baseline(ctx, loader, base, rows))
             results.append(m)
             log(f"{label}: {m.rate:,.0f} rows/s")
 
-        stages = (
-            ("batchpipe sink alone", lambda p: sink_alone(ctx, p)),
-            ("batchpipe end to end", lambda p: end_to_end(ctx, p)),
-            ("batchpipe end to end + dbt build", lambda p: end_to_end(ctx, p, with_dbt=True)),
+        stages: tuple[tuple[str, Callable[[Context, Path], float]], ...] = (
+            ("batchpipe sink alone", stage_sink_alone),
+            ("batchpipe end to end", stage_end_to_end),
+            ("batchpipe end to end + dbt build", stage_with_dbt),
         )
         seed = 100
         for label, stage in stages:
@@ -295,7 +321,7 @@ def run(args: argparse.Namespace) -> list[Measure]:
                 path = bank_file(work, rows, seed)
                 asyncio.run(reset_warehouse(ctx))
                 with PeakRss(service_pids(config)) as peak:
-                    m.seconds.append(asyncio.run(stage(path)))
+                    m.seconds.append(stage(ctx, path))
                 for name, mb in peak.mb.items():
                     m.rss_mb[name] = max(m.rss_mb.get(name, 0.0), mb)
                 path.unlink()
@@ -308,7 +334,7 @@ def run(args: argparse.Namespace) -> list[Measure]:
             path = bank_file(work, size, seed)
             asyncio.run(reset_warehouse(ctx))
             with PeakRss(service_pids(config)) as peak:
-                m.seconds.append(asyncio.run(end_to_end(ctx, path)))
+                m.seconds.append(stage_end_to_end(ctx, path))
             m.rss_mb = dict(peak.mb)
             path.unlink()
             results.append(m)
