@@ -27,10 +27,18 @@ stack-down: ## Stop the local stack (keeps its data; `batchpipe stack down --wip
 demo: setup ## The main job: stack + services + Airflow, a 1M-row file through the whole pipeline
 	@$(VENV)/batchpipe demo
 
+AIRFLOW_PYTEST := .venvs/airflow/bin/python -m pytest --confcutdir tests/orchestration -p no:cacheprovider
+
 .PHONY: test
 test: setup ## Run every test against the local stack (started if needed)
 	@$(VENV)/batchpipe stack up
-	@$(VENV)/pytest tests -m "not slow"
+	@$(VENV)/pytest tests -m "not slow" --ignore tests/orchestration
+	@$(AIRFLOW_PYTEST) tests/orchestration
+
+.PHONY: test-orchestration
+test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to end), in Airflow's venv
+	@$(VENV)/batchpipe stack up
+	@$(AIRFLOW_PYTEST) tests/orchestration
 
 .PHONY: test-faults
 test-faults: setup ## The full fault-injection suite (slow)

@@ -64,11 +64,12 @@ setup_dbt() {
 
 setup_airflow() {
   [ -f orchestration/requirements.lock ] || return 0
-  local sum; sum=$(cat orchestration/requirements.lock orchestration/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
+  local sum; sum=$(cat orchestration/requirements*.lock orchestration/pyproject.toml 2>/dev/null | sha256sum | cut -c1-16)
   stamp_ok .venvs/airflow/.batchpipe-stamp "$sum" && return 0
   say "Airflow virtualenv (.venvs/airflow) from orchestration/requirements.lock"
   "$UV" venv --quiet --allow-existing --python "$PY" .venvs/airflow
-  "$UV" pip install --quiet --python .venvs/airflow -r orchestration/requirements.lock
+  "$UV" pip install --quiet --python .venvs/airflow -r orchestration/requirements.lock \
+    -r orchestration/requirements-test.lock
   if [ -f orchestration/pyproject.toml ]; then
     "$UV" pip install --quiet --python .venvs/airflow --no-deps -e orchestration
   fi

@@ -11,6 +11,7 @@ that dataset; others to the `dataset` param.
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -19,6 +20,8 @@ from airflow.sdk import BaseHook, Param, dag, task
 
 from batchpipe_airflow import config
 from batchpipe_airflow.inbox import local_candidates, new_candidates, s3_candidates
+
+log = logging.getLogger("batchpipe.inbox")
 
 
 def _ingested_hashes() -> set[str]:
@@ -70,12 +73,12 @@ def batchpipe_inbox() -> None:
         if inbox.is_dir():
             candidates += local_candidates(inbox, datasets, default)
         else:
-            print(f"inbox folder {inbox} does not exist; nothing to scan there")
+            log.warning("inbox folder %s does not exist; nothing to scan there", inbox)
         prefix = config.inbox_s3_prefix()
         if prefix:
             candidates += s3_candidates(_s3_client(), prefix, datasets, default)
         fresh = new_candidates(candidates, _ingested_hashes())
-        print(f"{len(candidates)} files found, {len(fresh)} not ingested yet")
+        log.info("%d files found, %d not ingested yet", len(candidates), len(fresh))
         return [
             {
                 "trigger_run_id": c.run_id(),

@@ -22,6 +22,7 @@ retry never duplicates rows. Connections come from `AIRFLOW_CONN_BATCHPIPE_*` va
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,8 @@ from batchpipe_airflow.ledger import read_ledger
 from batchpipe_airflow.sensors import BatchDrainedSensor
 from batchpipe_airflow.services import AirflowApi, ServiceClient, ServiceError
 from batchpipe_airflow.summary import note, render, rows_per_stage, stage_durations
+
+log = logging.getLogger("batchpipe.ingest")
 
 HTTP_RETRIES: dict[str, Any] = {
     "retries": 4,
@@ -120,9 +123,11 @@ def batchpipe_ingest() -> None:
     def upload(params: dict[str, Any]) -> dict[str, Any]:
         body = {"path": _inbox_relative(params["source"]), "dataset": params["dataset"]}
         result: dict[str, Any] = ServiceClient(config.UPLOADER_CONN_ID).post("/v1/uploads", body)
-        print(
-            f"uploaded {result['size']:,} bytes to {result['s3_uri']} "
-            f"(deduplicated: {result['deduplicated']})"
+        log.info(
+            "uploaded %s bytes to %s (deduplicated: %s)",
+            f"{result['size']:,}",
+            result["s3_uri"],
+            result["deduplicated"],
         )
         return result
 
@@ -133,7 +138,7 @@ def batchpipe_ingest() -> None:
         s3_uri = uploaded["s3_uri"] if uploaded else params["source"]
         body = {"s3_uri": s3_uri, "dataset": params["dataset"]}
         run: dict[str, Any] = ServiceClient(config.PRODUCER_CONN_ID).post("/v1/runs", body)
-        print(f"producer run {run['batch_id']} accepted for {s3_uri}")
+        log.info("producer run %s accepted for %s", run["batch_id"], s3_uri)
         return {"batch_id": run["batch_id"], "s3_uri": s3_uri, "upload": uploaded}
 
     @task.sensor(
@@ -154,14 +159,14 @@ def batchpipe_ingest() -> None:
             if not manifest:
                 raise AirflowFailException(f"producer run {run['batch_id']} has no manifest")
             return PokeReturnValue(is_done=True, xcom_value=manifest)
-        print(f"producer run {run['batch_id']} is {state}: {status.get('progress')}")
+        log.info("producer run %s is %s: %s", run["batch_id"], state, status.get("progress"))
         return PokeReturnValue(is_done=False)
 
     @task.sensor(poke_interval=5, timeout=600, mode="reschedule")
     def wait_for_ledger(manifest: dict[str, Any]) -> PokeReturnValue:
         ledger = read_ledger(config.WAREHOUSE_CONN_ID, manifest["batch_id"])
         if ledger is None:
-            print(f"batch {manifest['batch_id']} not yet in batchpipe.batches")
+            log.info("batch %s not yet in batchpipe.batches", manifest["batch_id"])
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=ledger.as_dict())
 
@@ -170,7 +175,7 @@ def batchpipe_ingest() -> None:
         ledger = read_ledger(config.WAREHOUSE_CONN_ID, manifest["batch_id"])
         if ledger is None:
             raise AirflowFailException(f"batch {manifest['batch_id']} is not in the ledger")
-        print(ledger.explain())
+        log.info("%s", ledger.explain())
         if not ledger.reconciles:
             raise AirflowFailException(ledger.explain())
         return ledger.as_dict()
@@ -201,9 +206,9 @@ def batchpipe_ingest() -> None:
                 "PATCH", run_path, params={"update_mask": "note"}, json={"note": note(result)}
             )
         except ServiceError as exc:
-            print(f"WARNING: run note and durations not set: {exc}")
+            log.warning("run note and durations not set: %s", exc)
         for line in render(result):
-            print(line)
+            log.info("%s", line)
         return result
 
     routed = route()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -49,6 +50,17 @@ async def server_side_copy(admin_dsn: str, batch: BankBatch, directory: Path) ->
         elapsed = time.perf_counter() - started
         await conn.execute(f"DROP TABLE {table}")
         return elapsed
+    finally:
+        await conn.close()
+
+
+async def drop_bench_data(admin_dsn: str, batch: BankBatch) -> None:
+    """Leave no trace: the raw table and the batch's bookkeeping rows."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f"DROP TABLE IF EXISTS {batch.contract.raw_table}")
+        for table in ("chunks", "rejects", "batches"):
+            await conn.execute(f"DELETE FROM batchpipe.{table} WHERE batch_id = $1", batch.batch_id)
     finally:
         await conn.close()
 
@@ -122,6 +134,8 @@ async def main(rows: int) -> None:
         await proc.wait()
         await admin.delete_topics([contract.topic, contract.dlq_topic])
         await admin.close()
+        await drop_bench_data(env["BATCHPIPE_PG_ADMIN_DSN"], batch)
+        shutil.rmtree(work, ignore_errors=True)
     n = len(batch.valid)
     print(f"rows: {n}")
     print(f"server-side COPY: {copy_s:.2f}s = {n / copy_s:,.0f} rows/s")

@@ -89,3 +89,28 @@ async def test_dead_letter_with_nul_bytes_is_recorded(
         "SELECT raw_line FROM batchpipe.rejects WHERE batch_id = $1", batch.batch_id
     )
     assert raw_line is not None and "Pu\\x00ne" in raw_line
+
+
+async def test_byte_cap_splits_polls_and_loses_nothing(
+    dataset: Dataset,
+    start_sink: SinkFactory,
+    producer: AIOKafkaProducer,
+    warehouse: asyncpg.Connection,
+    endpoints: EndpointSettings,
+) -> None:
+    sink = start_sink(env={"BATCHPIPE_SINK_POLL_MAX_BYTES": "65536"})
+    sink.post("/v1/pause")
+    batch = BankBatch(dataset.contract, generated_rows(12_000), {99}, chunk_rows=600)
+    assert all(33_000 < len(body) <= 65_536 for _, body in batch.chunks)
+    await batch.send_all(producer, endpoints.manifests_topic)
+    sink.post("/v1/resume")
+    await wait_loaded(sink, batch.batch_id)
+
+    assert await raw_totals(warehouse, dataset, batch.batch_id) == batch.expected_sums()
+    assert await duplicate_rows(warehouse, dataset) == 0
+    transactions = next(
+        float(line.split()[-1])
+        for line in sink.get("/metrics").text.splitlines()
+        if line.startswith("batchpipe_sink_transaction_seconds_count")
+    )
+    assert transactions >= len(batch.chunks), "at most one chunk fits the 64 KiB cap"

@@ -48,7 +48,11 @@ def stage_durations(task_instances: list[dict[str, Any]]) -> dict[str, float]:
             spans[stage] = (min(first, start), max(last, end))
         else:
             spans[stage] = (start, end)
-    return {stage: (end - start).total_seconds() for stage, (start, end) in spans.items()}
+    return {
+        stage: (spans[stage][1] - spans[stage][0]).total_seconds()
+        for stage in STAGES
+        if stage in spans
+    }
 
 
 def rows_per_stage(

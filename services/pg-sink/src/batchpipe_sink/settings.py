@@ -21,14 +21,19 @@ class SinkSettings(EndpointSettings):
         default=200, ge=1, description="most messages (chunks) in one transaction"
     )
     sink_poll_max_bytes: int = Field(
-        default=64 * 1024 * 1024,
+        default=16 * 1024 * 1024,
         ge=64 * 1024,
         description="most message bytes in one transaction (at least one message is taken)",
     )
     sink_poll_timeout_ms: int = Field(
         default=500, ge=10, description="longest wait for messages before an empty poll"
     )
-    sink_max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, ge=64 * 1024)
+    sink_max_partition_fetch_bytes: int = Field(
+        default=1024 * 1024,
+        ge=64 * 1024,
+        description="fetch size per partition; small fetches let the next poll's fetch overlap "
+        "the current COPY (a larger message still comes whole)",
+    )
     sink_retry_initial_s: float = Field(default=0.5, gt=0)
     sink_retry_max_s: float = Field(default=15.0, gt=0)
     sink_commit_timeout_s: float = Field(default=15.0, gt=0)

@@ -36,6 +36,22 @@ class OutMessage:
     headers: KafkaHeaders | None = None
 
 
+class EncodedRows(Protocol):
+    """Valid rows already in wire form, serialized on demand (the CSV fast path's output)."""
+
+    @property
+    def first_row(self) -> int:
+        """Source row of the first row."""
+
+    def __len__(self) -> int: ...
+
+    def halves(self) -> tuple[EncodedRows, EncodedRows]:
+        """The first half of the rows (``len // 2``) and the rest."""
+
+    def body(self) -> bytes:
+        """The wire lines, each ending in a line feed, no header."""
+
+
 class Outbox(Protocol):
     def submit(self, messages: list[OutMessage]) -> None:
         """Queue messages for sending; blocks while the in-flight limit is reached."""
@@ -76,6 +92,7 @@ class BatchWriter:
     def __post_init__(self) -> None:
         contract = self.identity.contract
         self.header = ",".join(contract.wire_columns) + "\n"
+        self._header_bytes = self.header.encode()
         self.line_suffix = f",{self.identity.batch_id},"
         self.row_limit = self.max_rows
         self._rows_metric = metrics.ROWS.labels(dataset=contract.name, outcome="valid")
@@ -97,10 +114,21 @@ class BatchWriter:
         self.progress.rows_read = rows_read
         if lines:
             self._send_chunks(lines)
-            avg = max(1, sum(map(len, lines)) // len(lines))
-            self.row_limit = max(1, min(self.max_rows, (self.max_bytes * 9 // 10) // avg))
+            self._adapt_limit(sum(map(len, lines)), len(lines))
         self.check_cancelled()
         return self.row_limit
+
+    def flush_encoded(self, rows: EncodedRows, rows_read: int) -> int:
+        """``flush`` for rows already encoded by the CSV fast path (same chunks, same limit)."""
+        self.progress.rows_read = rows_read
+        if len(rows):
+            self._adapt_limit(self._send_encoded(rows), len(rows))
+        self.check_cancelled()
+        return self.row_limit
+
+    def _adapt_limit(self, chars: int, count: int) -> None:
+        avg = max(1, chars // count)
+        self.row_limit = max(1, min(self.max_rows, (self.max_bytes * 9 // 10) // avg))
 
     def _send_chunks(self, lines: list[str]) -> None:
         try:
@@ -115,7 +143,20 @@ class BatchWriter:
             self._send_chunks(lines[:half])
             self._send_chunks(lines[half:])
             return
-        first_row = int(lines[0].rsplit(",", 1)[1])
+        self._send_chunk(payload, int(lines[0].rsplit(",", 1)[1]), len(lines))
+
+    def _send_encoded(self, rows: EncodedRows) -> int:
+        """Send ``rows`` as one chunk, or halves while over the byte cap; their characters."""
+        body = rows.body()
+        payload = self._header_bytes + body
+        if len(payload) > self.max_bytes and len(rows) > 1:
+            first, second = rows.halves()
+            return self._send_encoded(first) + self._send_encoded(second)
+        self._send_chunk(payload, rows.first_row, len(rows))
+        chars = len(body) if body.isascii() else len(body.decode())
+        return chars - len(rows)
+
+    def _send_chunk(self, payload: bytes, first_row: int, count: int) -> None:
         identity = self.identity
         headers = ChunkHeaders(
             batch_id=identity.batch_id,
@@ -123,7 +164,7 @@ class BatchWriter:
             contract_version=identity.contract.version,
             chunk_seq=self.chunk_seq,
             first_row=first_row,
-            row_count=len(lines),
+            row_count=count,
             source_uri=identity.source_uri,
         )
         message = OutMessage(
@@ -136,9 +177,9 @@ class BatchWriter:
         self.chunk_seq += 1
         self._flush_dead_letters()
         self.outbox.submit([message])
-        self.progress.rows_valid += len(lines)
+        self.progress.rows_valid += count
         self.progress.chunks_sent += 1
-        self._rows_metric.inc(len(lines))
+        self._rows_metric.inc(count)
         self._chunks_metric.inc()
 
     def _encode(self, lines: list[str]) -> bytes:

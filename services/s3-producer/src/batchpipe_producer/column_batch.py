@@ -30,7 +30,7 @@ BatchCheck = Callable[[ColumnValues], bool]
 """True when every value of the column is valid and already in wire form (CSV mode)."""
 
 _NEEDS_QUOTING = re.compile(r'[",\r\n\x00]')
-_CANONICAL_INT = re.compile(r"-?(?:0|[1-9]\d{0,18})", re.ASCII)
+CANONICAL_INT = re.compile(r"-?(?:0|[1-9]\d{0,18})", re.ASCII)
 
 
 def _non_empty_ok(column: Column, values: ColumnValues) -> bool:
@@ -116,7 +116,7 @@ def _numeric_check(column: Column) -> BatchCheck:
 
 
 def _integer_check(column: Column) -> BatchCheck:
-    syntax = _joined_syntax(column, _CANONICAL_INT)
+    syntax = _joined_syntax(column, CANONICAL_INT)
     low, high = INT_RANGE[column.column_type.kind]
     if column.checks.min is not None:
         low = max(low, math.ceil(column.checks.min))

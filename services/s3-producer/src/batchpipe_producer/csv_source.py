@@ -1,106 +1,34 @@
-"""CSV objects: decode block by block, parse with the csv module, validate, serialize.
+"""CSV objects: read as blocks of lines, parse, validate, serialize; a fast path for clean rows.
 
-The bytes are cut into blocks at the last line break, each block is decoded on its own and
-handed to one ``csv.reader`` as a chain of line iterators, so parsing stays in C. A block
-that is not valid in the contract's encoding is decoded with ``surrogateescape``: the rows
-that hold the bad bytes are rejected when their chunk is encoded, the others go through.
-The last few blocks are kept to recover the raw text of a rejected record.
+Each group of up to ``row_limit`` records is first offered to the fast path (``csv_fast``):
+when its lines are clean and every column passes, Arrow writes them out as they are, plus
+lineage. Otherwise the group takes the exact path: one ``csv.reader`` over the line feed
+(parsing in C), validation column by column (``CsvBlockProcessor``), ``",".join`` of the wire
+values, one dead letter per rejected record. Both paths cut the same groups, so the chunks do
+not depend on which path a group took.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
 import io
-from collections import deque
-from collections.abc import Callable, Iterator, Sequence
-from itertools import chain, compress, islice, repeat
+from collections.abc import Callable, Sequence
+from itertools import compress, islice, repeat
 from typing import Any, BinaryIO
 
 from batchpipe_common.contracts import Contract
 from batchpipe_common.wire import FieldError
 from batchpipe_producer.chunks import BatchWriter
 from batchpipe_producer.column_batch import ColumnBatch
+from batchpipe_producer.csv_fast import (
+    ArrowWireRows,
+    CleanBlockParser,
+    CleanRowsCheck,
+    fast_path_possible,
+)
 from batchpipe_producer.errors import UnreadableSource
+from batchpipe_producer.text_blocks import LineFeed, TextBlocks
 from batchpipe_producer.validation import RowValidator
-
-BLOCK_SIZE = 1024 * 1024
-MAX_LINE = 64 * 1024 * 1024
-"""A physical line longer than this fails the run instead of growing memory without bound."""
-_KEPT_BLOCKS = 4
-
-
-class TextBlocks:
-    """Decoded blocks of whole lines, with a window of recent blocks for raw-line lookup."""
-
-    def __init__(
-        self,
-        stream: BinaryIO,
-        encoding: str,
-        check: Callable[[], None],
-        block_size: int = BLOCK_SIZE,
-    ) -> None:
-        if "\n,\"'".encode(encoding, "replace") != b"\n,\"'":
-            raise UnreadableSource(
-                f"encoding {encoding!r} is not ASCII-compatible; the CSV reader needs one"
-            )
-        self.stream = stream
-        self.encoding = encoding
-        self.check = check
-        self.block_size = block_size
-        self.bytes_seen = 0
-        self.lines_seen = 0
-        self.recent: deque[tuple[int, int, str]] = deque(maxlen=_KEPT_BLOCKS)
-        self._utf8 = codecs.lookup(encoding).name == "utf-8"
-
-    def _decode(self, data: bytes) -> io.StringIO:
-        try:
-            text = data.decode(self.encoding)
-        except UnicodeDecodeError:
-            text = data.decode(self.encoding, "surrogateescape")
-        count = text.count("\n") + text.count("\r") - text.count("\r\n")
-        if text and text[-1] not in "\r\n":
-            count += 1
-        self.recent.append((self.lines_seen, count, text))
-        self.lines_seen += count
-        return io.StringIO(text, newline="")
-
-    def __iter__(self) -> Iterator[io.StringIO]:
-        carry = b""
-        first = True
-        while True:
-            self.check()
-            data = self.stream.read(self.block_size)
-            if not data:
-                break
-            self.bytes_seen += len(data)
-            if first and self._utf8 and data.startswith(codecs.BOM_UTF8):
-                data = data[len(codecs.BOM_UTF8) :]
-            first = False
-            buf = carry + data if carry else data
-            cut = buf.rfind(b"\n") + 1
-            if cut == 0:
-                if len(buf) > MAX_LINE:
-                    raise UnreadableSource(f"a line is longer than {MAX_LINE} bytes")
-                carry = buf
-                continue
-            carry = buf[cut:]
-            yield self._decode(buf[:cut])
-        if carry:
-            yield self._decode(carry)
-
-    def raw(self, start: int, end: int) -> str:
-        """Source text of lines ``start`` to ``end`` (0-based, end excluded), if still kept."""
-        parts: list[str] = []
-        for first, count, text in self.recent:
-            if first + count <= start or first >= end:
-                continue
-            lines = io.StringIO(text, newline="").readlines()
-            parts.extend(lines[max(0, start - first) : end - first])
-        raw = "".join(parts)
-        if raw.endswith("\r\n"):
-            return raw[:-2]
-        return raw[:-1] if raw.endswith(("\n", "\r")) else raw
 
 
 def _column_order(
@@ -144,7 +72,7 @@ class _Malformed(list[str]):
         self.line_num = line_num
 
 
-def _read_records(reader: Any, count: int) -> list[list[str]]:
+def _read_records(reader: Any, feed: LineFeed, count: int) -> list[list[str]]:
     """Up to ``count`` records; a record the csv module refuses becomes a ``_Malformed``."""
     records: list[list[str]] = []
     while len(records) < count:
@@ -152,7 +80,7 @@ def _read_records(reader: Any, count: int) -> list[list[str]]:
             records.extend(islice(reader, count - len(records)))
             break
         except csv.Error as exc:
-            records.append(_Malformed(f"malformed CSV: {exc}", reader.line_num))
+            records.append(_Malformed(f"malformed CSV: {exc}", feed.line_num))
     return records
 
 
@@ -215,12 +143,16 @@ class CsvBlockProcessor:
 
 
 def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
-    """Parse, validate and send every record of a CSV stream, one chunk-sized block at a time."""
+    """Parse, validate and send every record of a CSV stream, one chunk-sized group at a time."""
     contract = writer.identity.contract
     dialect = contract.dialect
-    blocks = TextBlocks(stream, dialect.encoding, writer.check_cancelled)
+    parser = CleanBlockParser(contract) if fast_path_possible(contract, False) else None
+    blocks = TextBlocks(
+        stream, dialect.encoding, writer.check_cancelled, parser=parser, header=dialect.header
+    )
+    feed = LineFeed(blocks)
     reader = csv.reader(
-        chain.from_iterable(blocks),
+        feed,
         delimiter=dialect.delimiter,
         quotechar=dialect.quote,
         doublequote=True,
@@ -236,14 +168,26 @@ def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
             raise UnreadableSource(f"the header line is not valid CSV: {exc}") from None
         reorder = _column_order(header, contract)
     processor = CsvBlockProcessor(writer, reorder)
+    check = (
+        CleanRowsCheck(contract) if parser and fast_path_possible(contract, bool(reorder)) else None
+    )
     rows_read = 0
     limit = writer.row_limit
     while True:
-        line_before = reader.line_num
-        records = _read_records(reader, limit)
+        feed.mark()
+        if check is not None:
+            rows = feed.clean_rows(limit)
+            if rows is not None and check(rows):
+                feed.skip(rows.num_rows)
+                encoded = ArrowWireRows.of(rows, writer.identity.batch_id, rows_read + 1)
+                rows_read += rows.num_rows
+                limit = writer.flush_encoded(encoded, rows_read)
+                continue
+        line_before = feed.line_num
+        records = _read_records(reader, feed, limit)
         if not records:
             break
-        one_line_each = reader.line_num - line_before == len(records)
+        one_line_each = feed.line_num - line_before == len(records)
 
         def raw(
             index: int,
@@ -253,9 +197,9 @@ def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
         ) -> str:
             record = records[index]
             if simple:
-                return blocks.raw(start + index, start + index + 1)
+                return feed.raw(start + index, start + index + 1)
             if isinstance(record, _Malformed):
-                return blocks.raw(record.line_num - 1, record.line_num)
+                return feed.raw(record.line_num - 1, record.line_num)
             return _render(record, dialect.delimiter, dialect.quote)
 
         lines = processor.lines(records, rows_read + 1, raw)

@@ -163,6 +163,8 @@ def airflow_environment(config: StackConfig) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "120",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "60",
         "AIRFLOW__API__HOST": "127.0.0.1",
+        # orchestration/src/airflow_local_settings.py: the log servers on loopback too
+        "BATCHPIPE_AIRFLOW_LOOPBACK_ONLY": "1",
         "AIRFLOW__API__PORT": str(paths.port),
         "AIRFLOW__API__BASE_URL": paths.url,
         "AIRFLOW__API__WORKERS": "1",

@@ -9,24 +9,40 @@ import asyncpg
 from rich.console import Console
 from rich.table import Table
 
+LAST_DAY_OF_BATCH = "(select max(transaction_date) from raw.bank_transactions where _batch_id = $1)"
 MART_PREVIEWS = {
-    "daily_domain_totals (latest day)": (
+    "daily_domain_totals (the batch's last day)": (
         "select transaction_date, domain, total_amount, transaction_count, "
         "amount_per_transaction from {schema}.daily_domain_totals "
-        "where transaction_date = (select max(transaction_date) from {schema}.daily_domain_totals) "
+        f"where transaction_date = {LAST_DAY_OF_BATCH} "
         "order by total_amount desc limit 7"
     ),
-    "monthly_location_totals (top 5 of the latest month)": (
+    "monthly_location_totals (top 5 of the batch's last month)": (
         "select transaction_month, location, total_amount, transaction_count, "
         "amount_rank_in_month from {schema}.monthly_location_totals "
-        "where transaction_month = "
-        "(select max(transaction_month) from {schema}.monthly_location_totals) "
+        f"where transaction_month = date_trunc('month', {LAST_DAY_OF_BATCH})::date "
         "order by amount_rank_in_month limit 5"
     ),
 }
 
 
+ROW_ORDER = (
+    "uploaded_bytes",
+    "deduplicated_upload",
+    "rows_read",
+    "rows_valid",
+    "rejected_by_producer",
+    "chunks",
+    "rows_loaded",
+    "rejected_by_sink",
+    "reconciles",
+)
+STAGE_ORDER = ("upload", "produce", "sink", "dbt", "reconcile")
+
+
 def _cell(value: Any) -> str:
+    if isinstance(value, bool) or value is None:
+        return {True: "yes", False: "no", None: "-"}[value]
     if isinstance(value, int):
         return f"{value:,}"
     return str(value)
@@ -36,27 +52,29 @@ def print_summary(console: Console, summary: dict[str, Any]) -> None:
     table = Table(title=f"batch {summary['batch_id']}")
     table.add_column("stage / count")
     table.add_column("value", justify="right")
-    for key, value in summary.get("rows", {}).items():
-        table.add_row(key, _cell(value))
-    for stage, seconds in summary.get("durations", {}).items():
-        table.add_row(f"{stage} (s)", f"{seconds:,.1f}")
+    rows, durations = summary.get("rows", {}), summary.get("durations", {})
+    for key in (k for k in ROW_ORDER if k in rows):
+        table.add_row(key.replace("_", " "), _cell(rows[key]))
+    for stage in (s for s in STAGE_ORDER if s in durations):
+        table.add_row(f"{stage} (seconds)", f"{durations[stage]:,.1f}")
     console.print(table)
     console.print(summary.get("reconciliation", ""), highlight=False)
 
 
-async def _fetch(dsn: str, schema: str) -> dict[str, list[asyncpg.Record]]:
+async def _fetch(dsn: str, schema: str, batch_id: str) -> dict[str, list[asyncpg.Record]]:
     conn = await asyncpg.connect(dsn)
     try:
         return {
-            title: await conn.fetch(sql.format(schema=schema))
+            title: await conn.fetch(sql.format(schema=schema), batch_id)
             for title, sql in MART_PREVIEWS.items()
         }
     finally:
         await conn.close()
 
 
-def print_mart_previews(console: Console, dsn: str, schema: str) -> None:
-    for title, rows in asyncio.run(_fetch(dsn, schema)).items():
+def print_mart_previews(console: Console, dsn: str, schema: str, batch_id: str) -> None:
+    """Two marts, limited to the period the batch covers."""
+    for title, rows in asyncio.run(_fetch(dsn, schema, batch_id)).items():
         table = Table(title=f"{schema}.{title}")
         if not rows:
             console.print(f"{schema}.{title}: no rows")

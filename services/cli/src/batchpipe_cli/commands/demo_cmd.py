@@ -125,7 +125,7 @@ def demo(
         f"{env['BATCHPIPE_DBT_HOST']}:{env['BATCHPIPE_DBT_PORT']}/{env['BATCHPIPE_DBT_DBNAME']}"
     )
     marts_schema = f"{os.environ.get('BATCHPIPE_DBT_SCHEMA', 'analytics')}_marts"
-    print_mart_previews(console, dsn, schema=marts_schema)
+    print_mart_previews(console, dsn, schema=marts_schema, batch_id=summary["batch_id"])
     console.rule("airflow")
     console.print(f"run: {url}/dags/{DAG_ID}/runs/{run_id}", highlight=False)
     print_access(AirflowStandalone(config))
