@@ -144,6 +144,8 @@ class SinkConsumer:
         except TimeoutError:
             log.error("consumer did not stop in time; cancelling", grace_s=grace_s)
             self._task.cancel()
+        except Exception:  # the loop's failure was logged when it happened
+            return
 
     async def _run(self) -> None:
         try:
