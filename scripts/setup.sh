@@ -87,7 +87,7 @@ setup_bench() {
 }
 
 case "$what" in
-  all) setup_services; setup_dbt; setup_airflow ;;
+  all) setup_services; setup_dbt; setup_airflow; setup_bench ;;
   services) setup_services ;;
   dbt) setup_dbt ;;
   airflow) setup_airflow ;;

@@ -1,0 +1,41 @@
+"""A seconds-long run of the benchmark script, so that `make bench` keeps working.
+
+It measures nothing worth reading (2,000 rows): it checks that every loader ran, loaded the
+rows it was given, and that the page and its chart were written.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bench.run import main
+
+pytestmark = pytest.mark.integration
+
+
+def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str]) -> None:
+    main(["--tiny", "--out", str(tmp_path)])
+    results = json.loads((tmp_path / "benchmarks.json").read_text())
+    names = [r["name"] for r in results]
+    for expected in (
+        "server-side COPY (the limit)",
+        "pandas + INSERT per row",
+        "dlt read_csv",
+        "dlt read_csv_duckdb + csv",
+        "batchpipe sink alone",
+        "batchpipe end to end",
+        "batchpipe end to end + dbt build",
+    ):
+        assert expected in names
+    for result in results:
+        assert result["seconds"]
+        assert all(s > 0 for s in result["seconds"])
+    services = next(r for r in results if r["name"] == "batchpipe end to end")["rss_mb"]
+    assert {"uploader", "s3-producer"} <= set(services)
+    assert any(name.startswith("pg-sink") for name in services)
+    page = (tmp_path / "benchmarks.md").read_text()
+    assert "| target | measured | met |" in page
+    assert (tmp_path / "benchmarks.png").stat().st_size > 0
