@@ -47,6 +47,7 @@ BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
 DBT = REPO_ROOT / ".venvs" / "dbt" / "bin" / "dbt"
 CONTRACT = load_contract(REPO_ROOT / "contracts" / "bank_transactions.yaml")
 DATASET = CONTRACT.name
+STAGE_TIMEOUT = 1800.0
 
 
 @dataclass
@@ -159,13 +160,15 @@ async def reset_warehouse(ctx: Context) -> None:
 async def wait_loaded(client: httpx.AsyncClient, ctx: Context, batch_id: str) -> dict[str, object]:
     """Poll the sink's ledger until the batch is loaded (reconciled) and return it."""
     url = f"{ctx.url('BATCHPIPE_SINK_URL')}/v1/batches/{batch_id}"
+    deadline = time.monotonic() + STAGE_TIMEOUT
     delay = 0.05
-    while True:
+    while time.monotonic() < deadline:
         resp = await client.get(url, headers=ctx.headers)
         if resp.status_code == 200 and resp.json().get("status") == "loaded":
             return dict(resp.json())
         await asyncio.sleep(delay)  # polling the ledger, the batch's readiness signal
         delay = min(delay * 1.5, 0.5)
+    raise RuntimeError(f"batch {batch_id} not loaded after {STAGE_TIMEOUT:.0f}s: {resp.text}")
 
 
 async def produce(client: httpx.AsyncClient, ctx: Context, s3_uri: str) -> str:
@@ -175,8 +178,9 @@ async def produce(client: httpx.AsyncClient, ctx: Context, s3_uri: str) -> str:
     )
     resp.raise_for_status()
     batch_id = str(resp.json()["batch_id"])
+    deadline = time.monotonic() + STAGE_TIMEOUT
     delay = 0.05
-    while True:
+    while time.monotonic() < deadline:
         run = (await client.get(f"{producer}/v1/runs/{batch_id}", headers=ctx.headers)).json()
         if run["state"] == "succeeded":
             return batch_id
@@ -184,6 +188,7 @@ async def produce(client: httpx.AsyncClient, ctx: Context, s3_uri: str) -> str:
             raise RuntimeError(f"producer run failed: {run.get('error')}")
         await asyncio.sleep(delay)  # polling the run's state
         delay = min(delay * 1.5, 0.5)
+    raise RuntimeError(f"producer run {batch_id} not done after {STAGE_TIMEOUT:.0f}s")
 
 
 def to_inbox(ctx: Context, path: Path) -> str:
@@ -313,7 +318,9 @@ def run(args: argparse.Namespace) -> list[Measure]:
             ("batchpipe end to end", stage_end_to_end),
             ("batchpipe end to end + dbt build", stage_with_dbt),
         )
-        seed = 100
+        # a new seed per run: the same content would be the same batch id, which the
+        # producer and the sink (rightly) treat as already done
+        seed = time.time_ns() % 1_000_000_007
         for label, stage in stages:
             m = Measure(label, rows)
             for _ in range(reps):

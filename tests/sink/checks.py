@@ -9,10 +9,11 @@ from typing import Any
 
 import asyncpg
 
-from tests.sink.conftest import Dataset, ServiceProcess
+from tests.sink.conftest import Dataset
+from tests.support.services import HttpService
 
 
-async def wait_loaded(sink: ServiceProcess, batch_id: str, timeout: float = 120) -> dict[str, Any]:
+async def wait_loaded(sink: HttpService, batch_id: str, timeout: float = 120) -> dict[str, Any]:
     """Poll ``GET /v1/batches/{id}`` until the ledger says loaded."""
     deadline = time.monotonic() + timeout
     body: dict[str, Any] = {}
@@ -47,7 +48,7 @@ async def duplicate_rows(conn: asyncpg.Connection, dataset: Dataset) -> int:
 
 
 async def wait_drained(
-    sink: ServiceProcess, topics: list[str], timeout: float = 120
+    sink: HttpService, topics: list[str], timeout: float = 120
 ) -> dict[str, Any]:
     """Poll ``GET /v1/lag`` until the group's lag on ``topics`` is zero."""
     deadline = time.monotonic() + timeout

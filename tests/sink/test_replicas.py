@@ -14,20 +14,7 @@ from batchpipe_common.settings import EndpointSettings
 from tests.sink.checks import duplicate_rows, raw_totals, wait_loaded, wait_until
 from tests.sink.conftest import Dataset, ServiceProcess, SinkFactory, wait_for
 from tests.sink.wire_producer import BankBatch, generated_rows
-
-
-def group_settled(sinks: list[ServiceProcess], topic: str, partitions: int = 6) -> bool:
-    """Every replica owns data partitions, none twice, all of them covered."""
-    owned: list[str] = []
-    for sink in sinks:
-        response = sink.get("/v1/consumer")
-        if response.status_code != 200:
-            return False
-        mine = [p for p in response.json()["assignment"] if p.rsplit(":", 1)[0] == topic]
-        if not mine:
-            return False
-        owned.extend(mine)
-    return len(owned) == len(set(owned)) == partitions
+from tests.support.consumer_group import group_settled
 
 
 def start_replicas(start_sink: SinkFactory, dataset: Dataset, count: int) -> list[ServiceProcess]:

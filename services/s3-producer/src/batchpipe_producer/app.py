@@ -35,7 +35,7 @@ def build_app(settings: ProducerSettings | None = None) -> FastAPI:
         app.state.contracts = load_contracts(config.contracts_dir)
         async with AsyncExitStack() as stack:
             app.state.s3 = await stack.enter_async_context(s3_client(config))
-            producer = reliable_producer(config)
+            producer = reliable_producer(config, compression_type=config.producer_compression)
             await producer.start()
             stack.push_async_callback(producer.stop)
             app.state.producer = producer

@@ -21,9 +21,9 @@ from batchpipe_common.wire import FieldError
 from batchpipe_producer.chunks import BatchWriter
 from batchpipe_producer.column_batch import ColumnBatch
 from batchpipe_producer.csv_fast import (
-    ArrowWireRows,
     CleanBlockParser,
     CleanRowsCheck,
+    Lineage,
     fast_path_possible,
 )
 from batchpipe_producer.errors import UnreadableSource
@@ -171,15 +171,16 @@ def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
     check = (
         CleanRowsCheck(contract) if parser and fast_path_possible(contract, bool(reorder)) else None
     )
+    lineage = Lineage(writer.identity.batch_id, writer.max_rows) if check else None
     rows_read = 0
     limit = writer.row_limit
     while True:
         feed.mark()
-        if check is not None:
+        if check is not None and lineage is not None:
             rows = feed.clean_rows(limit)
             if rows is not None and check(rows):
                 feed.skip(rows.num_rows)
-                encoded = ArrowWireRows.of(rows, writer.identity.batch_id, rows_read + 1)
+                encoded = lineage.add_to(rows, rows_read + 1)
                 rows_read += rows.num_rows
                 limit = writer.flush_encoded(encoded, rows_read)
                 continue

@@ -41,22 +41,25 @@ class Pipeline:
         run.progress.bytes_total = int(response.get("ContentLength", 0))
         loop = asyncio.get_running_loop()
         sender = KafkaSender(self.producer, settings.producer_max_in_flight)
+        outbox = ThreadOutbox(sender, loop)
         writer = BatchWriter(
             RunIdentity(run.batch_id, run.contract, run.source_uri),
-            ThreadOutbox(sender, loop),
+            outbox,
             max_rows=settings.producer_chunk_rows,
             max_bytes=settings.producer_chunk_bytes,
             progress=run.progress,
             cancel=run.cancel,
         )
         stream = ObjectStream(body, loop, run.progress, run.cancel, run.contract.name)
+        stream.start()
         try:
             await asyncio.to_thread(_parse, stream, run, writer, settings.producer_spool_dir)
         except BaseException:
-            await asyncio.shield(_settle(sender))
+            await asyncio.shield(_settle(outbox, sender))
             raise
         finally:
-            body.close()
+            await stream.stop()
+        await outbox.handed_over()
         await sender.drain()
         digest = stream.sha256.hexdigest()
         if digest != run.sha256:
@@ -87,8 +90,12 @@ class Pipeline:
         return manifest
 
 
-async def _settle(sender: KafkaSender) -> None:
+async def _settle(outbox: ThreadOutbox, sender: KafkaSender) -> None:
     """After a failed parse, wait for what is in flight so no send outlives its run."""
+    try:
+        await outbox.handed_over()
+    except Exception as exc:
+        log.warning("handing over sends failed after the run failed", error=str(exc))
     try:
         await sender.drain()
     except Exception as exc:

@@ -1,19 +1,27 @@
 """Sending wire messages with aiokafka under a bound on what is in flight.
 
-The parsing thread calls ``submit`` (through ``ThreadOutbox``), which waits for a free slot
-before each send: with at most ``max_in_flight`` unacknowledged messages (each under the chunk
-byte cap), memory stays bounded whatever the size of the object. The last offset written to
-each partition is recorded from the send results for the manifest.
+The parsing thread hands messages to ``ThreadOutbox.submit``, which returns at once unless
+``HANDOFF_WINDOW`` submissions are still waiting for the event loop: the loop sends them in
+order (each ``send_many`` waits for the one before), so the parser keeps parsing while the loop
+compresses and sends. ``KafkaSender`` waits for a free slot before each send: with at most
+``max_in_flight`` unacknowledged messages (each under the chunk byte cap), plus the handoff
+window, memory stays bounded whatever the size of the object. The last offset written to each
+partition is recorded from the send results for the manifest.
 """
 
 from __future__ import annotations
 
 import asyncio
+import threading
+from concurrent.futures import Future
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from batchpipe_producer.chunks import MessageKind, OutMessage
+
+HANDOFF_WINDOW = 4
+"""Submissions (a chunk, or up to 256 dead letters) the parser may be ahead of the loop."""
 
 
 class SendFailed(Exception):
@@ -67,11 +75,37 @@ class KafkaSender:
 
 
 class ThreadOutbox:
-    """The ``Outbox`` the parsing thread sees: blocks until the event loop has sent."""
+    """The ``Outbox`` the parsing thread sees: hands messages over to the loop, in order.
 
-    def __init__(self, sender: KafkaSender, loop: asyncio.AbstractEventLoop) -> None:
+    ``submit`` blocks only while ``window`` earlier submissions are not yet handed to
+    aiokafka; it raises the first send failure. ``handed_over`` (on the loop) waits for the
+    last submission, after which ``KafkaSender.drain`` covers every message.
+    """
+
+    def __init__(
+        self, sender: KafkaSender, loop: asyncio.AbstractEventLoop, window: int = HANDOFF_WINDOW
+    ) -> None:
         self._sender = sender
         self._loop = loop
+        self._room = threading.Semaphore(window)
+        self._last: Future[None] | None = None
 
     def submit(self, messages: list[OutMessage]) -> None:
-        asyncio.run_coroutine_threadsafe(self._sender.send_many(messages), self._loop).result()
+        self._room.acquire()
+        last = self._last
+        if last is not None and last.done() and last.exception() is not None:
+            self._room.release()
+            last.result()
+        future = asyncio.run_coroutine_threadsafe(self._send_after(last, messages), self._loop)
+        future.add_done_callback(lambda _: self._room.release())
+        self._last = future
+
+    async def _send_after(self, previous: Future[None] | None, messages: list[OutMessage]) -> None:
+        if previous is not None:
+            await asyncio.wrap_future(previous)
+        await self._sender.send_many(messages)
+
+    async def handed_over(self) -> None:
+        """Wait until every submission reached the sender; raise the first failure."""
+        if self._last is not None:
+            await asyncio.wrap_future(self._last)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 
@@ -18,6 +19,10 @@ class ProducerSettings(EndpointSettings):
         ge=4096,
         le=8 * 1024 * 1024,
         description="Most bytes of one chunk (uncompressed); keep under the broker's cap",
+    )
+    producer_compression: Literal["zstd", "lz4"] = Field(
+        default="zstd",
+        description="Kafka compression of the data, dead-letter and manifest messages",
     )
     producer_max_in_flight: int = Field(
         default=32, ge=1, description="Messages sent but not yet acknowledged, per run"

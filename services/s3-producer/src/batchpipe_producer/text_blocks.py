@@ -19,7 +19,6 @@ import codecs
 import io
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from itertools import islice
 from typing import BinaryIO
 
@@ -35,19 +34,58 @@ KEPT_BLOCKS = 16
 """Blocks kept at most for raw-text lookup (more only while they are still ahead)."""
 
 
-@dataclass(frozen=True)
 class Block:
-    first_line: int
-    """0-based number, in the object, of the block's first line (the header is line 0)."""
-    count: int
-    text: str
-    clean: pa.Table | None = None
-    """The lines from ``clean_from`` on, parsed by Arrow, when they are clean."""
-    clean_from: int = 0
+    """Whole lines of the object; the text is decoded when the exact path first needs it."""
+
+    def __init__(
+        self,
+        first_line: int,
+        count: int,
+        data: bytes,
+        encoding: str,
+        text: str | None = None,
+        clean: pa.Table | None = None,
+        clean_from: int = 0,
+    ) -> None:
+        self.first_line = first_line
+        """0-based number, in the object, of the block's first line (the header is line 0)."""
+        self.count = count
+        self.end = first_line + count
+        self.clean = clean
+        """The lines from ``clean_from`` on, parsed by Arrow, when they are clean."""
+        self.clean_from = clean_from
+        self._data = data
+        self._encoding = encoding
+        self._text = text
 
     @property
-    def end(self) -> int:
-        return self.first_line + self.count
+    def text(self) -> str:
+        if self._text is None:
+            self._text = _decode(self._data, self._encoding)[0]
+        return self._text
+
+
+def _decode(data: bytes, encoding: str) -> tuple[str, bool]:
+    """The text, and whether it decoded strictly (else undecodable bytes are surrogates)."""
+    try:
+        return data.decode(encoding), True
+    except UnicodeDecodeError:
+        return data.decode(encoding, "surrogateescape"), False
+
+
+def _strict_utf8(data: bytes) -> bool:
+    if data.isascii():
+        return True
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _line_count(text: str) -> int:
+    count = text.count("\n") + text.count("\r") - text.count("\r\n")
+    return count + 1 if text and text[-1] not in "\r\n" else count
 
 
 class TextBlocks:
@@ -77,30 +115,34 @@ class TextBlocks:
         self._utf8 = codecs.lookup(encoding).name == "utf-8"
 
     def _block(self, data: bytes) -> Block:
-        strict = True
-        try:
-            text = data.decode(self.encoding)
-        except UnicodeDecodeError:
-            text = data.decode(self.encoding, "surrogateescape")
-            strict = False
-        count = text.count("\n") + text.count("\r") - text.count("\r\n")
-        if text and text[-1] not in "\r\n":
-            count += 1
         first = self.lines_seen
-        self.lines_seen += count
-        if self.parser is None or not strict:
-            return Block(first, count, text)
+        block = self._clean_block(data, first) if self.parser is not None else None
+        if block is None:
+            text, _ = _decode(data, self.encoding)
+            block = Block(first, _line_count(text), data, self.encoding, text)
+        self.lines_seen = block.end
+        return block
+
+    def _clean_block(self, data: bytes, first: int) -> Block | None:
+        """The block with its lines parsed by Arrow, when they are clean (and valid UTF-8)."""
+        assert self.parser is not None
         skip = 0
         if first == 0 and self.header:
             skip = data.find(b"\n") + 1
             if skip == 0:
-                return Block(first, count, text)
+                return None
         rest = data[skip:] if skip else data
-        lines = count - (1 if skip else 0)
-        if not rest or not is_clean(rest):
-            return Block(first, count, text)
+        if not rest or not is_clean(rest) or not _strict_utf8(rest):
+            return None
+        lines = rest.count(b"\n") + (0 if rest.endswith(b"\n") else 1)
         table = self.parser.parse(rest, lines)
-        return Block(first, count, text, table, first + (1 if skip else 0))
+        if table is None:
+            return None
+        head = data[:skip]
+        head_lines = head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n")
+        return Block(
+            first, head_lines + lines, data, self.encoding, None, table, first + head_lines
+        )
 
     def __iter__(self) -> Iterator[Block]:
         carry = b""

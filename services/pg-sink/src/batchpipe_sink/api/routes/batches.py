@@ -18,6 +18,8 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
 )
 async def get_batch(batch_id: str, pool: PoolDep) -> BatchView:
     """The batch's ledger: the manifest's expected counts against what has been applied."""
+    if "\x00" in batch_id:  # PostgreSQL text cannot hold NUL: no batch has such an id
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown batch {batch_id!r}")
     async with pool.acquire(timeout=10) as conn:
         view = await batch_view(conn, batch_id)
     if view is None:

@@ -1,0 +1,1 @@
+"""Fault injection against the local stack: kills, restarts, bad input, hostile requests."""
