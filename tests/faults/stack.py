@@ -42,6 +42,16 @@ def port_bindable(port: int) -> bool:
         return True
 
 
+def ended(pid: int) -> bool:
+    """The process is gone; reaped first when it is this process's child (a service that
+    ``stack up`` started from a test is one, and would otherwise stay a zombie)."""
+    try:
+        reaped, _status = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return not pid_is_running(pid)
+    return reaped == pid or not pid_is_running(pid)
+
+
 @dataclass(frozen=True)
 class StackService:
     """One service of the stack, reached by its URL; satisfies ``tests.support.HttpService``."""
@@ -123,7 +133,7 @@ class StackControl:
 
     def kill(self, pid: int, sig: int = signal.SIGKILL) -> None:
         os.kill(pid, sig)
-        wait_for(lambda: not pid_is_running(pid), 30, f"pid {pid} to end")
+        wait_for(lambda: ended(pid), 30, f"pid {pid} to end")
 
     def kill_sink(self, replica: int) -> int:
         pid = self.sink_pid(replica)
