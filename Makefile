@@ -47,7 +47,7 @@ test-faults: setup ## The full fault-injection suite (slow)
 
 .PHONY: lint
 lint: ## ruff (lint + format check) and mypy
-	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy services tests
+	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy services tests bench infra
 
 .PHONY: dbt-build
 dbt-build: ## dbt build (models + tests) against the local stack

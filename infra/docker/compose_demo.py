@@ -23,12 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from batchpipe_cli.airflow.api import AirflowApiError, AirflowClient
-from batchpipe_cli.airflow.follow import follow_run
+from batchpipe_cli.airflow.follow import follow_run, wait_for_dag
 from batchpipe_cli.airflow.report import print_mart_previews, print_summary
 from batchpipe_cli.console import console
 from batchpipe_cli.generate import generate_bank_file
 from batchpipe_cli.stack.envfile import read_env_file
-from batchpipe_cli.stack.process import StackError, wait_until
+from batchpipe_cli.stack.process import StackError
 from batchpipe_common.settings import REPO_ROOT
 
 DAG_ID = "batchpipe_ingest"
@@ -60,25 +60,13 @@ def sample_file(inbox: Path, rows: int) -> Path:
     return path
 
 
-def _wait_for_dag(client: AirflowClient) -> None:
-    def parsed() -> bool:
-        if client.dag(DAG_ID) is not None:
-            return True
-        for error in client.import_errors():
-            if DAG_ID in str(error.get("filename", "")):
-                raise StackError(f"{DAG_ID} does not import:\n{error.get('stack_trace')}")
-        return False
-
-    wait_until(parsed, timeout=DAG_PARSE_TIMEOUT, what=f"Airflow to parse {DAG_ID}")
-
-
 def run_demo(env: dict[str, str], rows: int, timeout: float) -> int:
     inbox = inbox_dir(env)
     sample = sample_file(inbox, rows)
     url = f"http://127.0.0.1:{env.get('AIRFLOW_HOST_PORT') or 8080}"
     username = env.get("AIRFLOW_ADMIN_USERNAME") or "admin"
     with AirflowClient(url, username, env["AIRFLOW_ADMIN_PASSWORD"]) as client:
-        _wait_for_dag(client)
+        wait_for_dag(client, DAG_ID, DAG_PARSE_TIMEOUT)
         client.unpause(DAG_ID)
         run_id = client.trigger(
             DAG_ID,
@@ -107,7 +95,7 @@ def run_demo(env: dict[str, str], rows: int, timeout: float) -> int:
         f"{env.get('POSTGRES_HOST_PORT') or 15432}/warehouse"
     )
     marts_schema = f"{os.environ.get('BATCHPIPE_DBT_SCHEMA', 'analytics')}_marts"
-    print_mart_previews(console, dsn, schema=marts_schema)
+    print_mart_previews(console, dsn, schema=marts_schema, batch_id=summary["batch_id"])
     console.print(f"Airflow UI: {url} (user {username}, password in .env)", highlight=False)
     return 0
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from batchpipe_cli.airflow.api import AirflowClient
+from batchpipe_cli.stack.process import StackError, wait_until
 
 FINISHED_RUN = {"success", "failed"}
 FINISHED_TASK = {"success", "failed", "skipped", "upstream_failed", "removed"}
@@ -56,3 +57,17 @@ def follow_run(
                     f"run {run_id} of {dag_id} still {run.get('state')} after {timeout:.0f}s"
                 )
             time.sleep(POLL_SECONDS)  # the interval between two status polls of the run
+
+
+def wait_for_dag(client: AirflowClient, dag_id: str, timeout: float) -> None:
+    """Until Airflow has parsed ``dag_id``; an import error of its file fails at once."""
+
+    def parsed() -> bool:
+        if client.dag(dag_id) is not None:
+            return True
+        for error in client.import_errors():
+            if dag_id in str(error.get("filename", "")):
+                raise StackError(f"{dag_id} does not import:\n{error.get('stack_trace')}")
+        return False
+
+    wait_until(parsed, timeout=timeout, what=f"Airflow to parse {dag_id}")

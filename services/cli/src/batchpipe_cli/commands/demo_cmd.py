@@ -17,7 +17,7 @@ import typer
 
 from batchpipe_cli.airflow.api import AirflowApiError, AirflowClient
 from batchpipe_cli.airflow.environment import ADMIN_USER, AirflowPaths, admin_password
-from batchpipe_cli.airflow.follow import follow_run
+from batchpipe_cli.airflow.follow import follow_run, wait_for_dag
 from batchpipe_cli.airflow.report import print_mart_previews, print_summary
 from batchpipe_cli.airflow.standalone import AirflowStandalone
 from batchpipe_cli.commands.airflow_cmd import ensure_airflow, print_access
@@ -26,7 +26,7 @@ from batchpipe_cli.generate import generate_bank_file
 from batchpipe_cli.stack import manager
 from batchpipe_cli.stack.config import StackConfig
 from batchpipe_cli.stack.envfile import stack_environment
-from batchpipe_cli.stack.process import StackError, wait_until
+from batchpipe_cli.stack.process import StackError
 from batchpipe_cli.stack.services import SERVICE_SPECS
 
 DAG_ID = "batchpipe_ingest"
@@ -61,18 +61,6 @@ def _sample_file(config: StackConfig, rows: int) -> Path:
     return path
 
 
-def _wait_for_dag(client: AirflowClient) -> None:
-    def parsed() -> bool:
-        if client.dag(DAG_ID) is not None:
-            return True
-        for error in client.import_errors():
-            if DAG_ID in str(error.get("filename", "")):
-                raise StackError(f"{DAG_ID} does not import:\n{error.get('stack_trace')}")
-        return False
-
-    wait_until(parsed, timeout=DAG_PARSE_TIMEOUT, what=f"DAG {DAG_ID}")
-
-
 def _failed_tasks(client: AirflowClient, run_id: str) -> list[dict[str, Any]]:
     return [ti for ti in client.task_instances(DAG_ID, run_id) if ti.get("state") == "failed"]
 
@@ -99,7 +87,7 @@ def demo(
     try:
         password = admin_password(AirflowPaths(config))
         with AirflowClient(url, ADMIN_USER, password) as client:
-            _wait_for_dag(client)
+            wait_for_dag(client, DAG_ID, DAG_PARSE_TIMEOUT)
             client.unpause(DAG_ID)
             run_id = client.trigger(
                 DAG_ID,
