@@ -18,14 +18,17 @@ from batchpipe_common.settings import REPO_ROOT
 
 S3Backend = Literal["moto", "seaweedfs"]
 
+# All below Linux's ephemeral range (32768-60999): a client reconnecting in a tight loop to a
+# stopped server must never be handed that server's port as its own source port (a TCP
+# self-connect), which would then keep the server from binding its port again.
 DEFAULT_PORTS = {
-    "postgres": 55432,
-    "kafka": 59092,
-    "kafka_controller": 59093,
-    "s3": 59000,
-    "seaweedfs_master": 59333,
-    "seaweedfs_volume": 59080,
-    "seaweedfs_filer": 59888,
+    "postgres": 25432,
+    "kafka": 29092,
+    "kafka_controller": 29093,
+    "s3": 29000,
+    "seaweedfs_master": 29333,
+    "seaweedfs_volume": 29080,
+    "seaweedfs_filer": 29888,
     "uploader": 8101,
     "s3_producer": 8102,
     "pg_sink": 8110,
