@@ -6,6 +6,7 @@ import asyncio
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from batchpipe_cli.stack.config import StackConfig
@@ -29,6 +30,19 @@ class Component(ABC):
 
     def __init__(self, config: StackConfig) -> None:
         self.config = config
+
+    @property
+    def home(self) -> Path:
+        """The component's own folder in the state folder."""
+        return self.config.state_dir / self.name
+
+    @property
+    def log_file(self) -> Path:
+        return self.config.logs_dir / f"{self.name}.log"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.config.pids_dir / f"{self.name}.pid"
 
     @abstractmethod
     def endpoint(self) -> str: ...

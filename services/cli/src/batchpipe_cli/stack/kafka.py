@@ -85,20 +85,8 @@ class Kafka(Component):
         return self.config.ports["kafka_controller"]
 
     @property
-    def home(self) -> Path:
-        return self.config.state_dir / "kafka"
-
-    @property
     def libs(self) -> Path:
         return self.home / "libs"
-
-    @property
-    def log_file(self) -> Path:
-        return self.config.logs_dir / "kafka.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.config.pids_dir / "kafka.pid"
 
     @property
     def bootstrap(self) -> str:

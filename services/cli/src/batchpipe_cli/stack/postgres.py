@@ -82,10 +82,6 @@ class Postgres(Component):
         return self.config.ports["postgres"]
 
     @property
-    def home(self) -> Path:
-        return self.config.state_dir / "postgres"
-
-    @property
     def data_dir(self) -> Path:
         return self.home / "data"
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import shutil
 import sys
-from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -38,18 +37,6 @@ class S3Server(Component):
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def home(self) -> Path:
-        return self.config.state_dir / "s3"
-
-    @property
-    def log_file(self) -> Path:
-        return self.config.logs_dir / "s3.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.config.pids_dir / "s3.pid"
 
     def endpoint(self) -> str:
         return self.url

@@ -70,14 +70,6 @@ class Service(Component):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    @property
-    def log_file(self) -> Path:
-        return self.config.logs_dir / f"{self.name}.log"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.config.pids_dir / f"{self.name}.pid"
-
     def endpoint(self) -> str:
         return self.url
 
