@@ -4,6 +4,7 @@
 with batches as (
 
     select * from {{ ref('stg_batchpipe__batches') }}
+    where dataset = '{{ var("bank_dataset") }}'
 
 ),
 
@@ -27,6 +28,7 @@ rejected as (
         count(*) filter (where stage = 'producer') as producer_rejected_rows,
         count(*) filter (where stage = 'sink') as sink_rejected_rows
     from {{ ref('stg_batchpipe__rejects') }}
+    where dataset = '{{ var("bank_dataset") }}'
     group by batch_id
 
 ),
@@ -43,7 +45,7 @@ joined as (
         loaded.first_loaded_at,
         loaded.last_loaded_at,
         coalesce(batches.batch_id, loaded.batch_id) as batch_id,
-        coalesce(batches.dataset, 'bank_transactions') as dataset,
+        coalesce(batches.dataset, '{{ var("bank_dataset") }}') as dataset,
         coalesce(batches.status, 'no_manifest') as status,
         coalesce(loaded.loaded_rows, 0) as loaded_rows,
         coalesce(loaded.duplicate_rows, 0) as duplicate_rows,

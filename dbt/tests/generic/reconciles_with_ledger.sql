@@ -1,4 +1,4 @@
-{% test reconciles_with_ledger(model, ledger) %}
+{% test reconciles_with_ledger(model, ledger, dataset=none) %}
 {#- Row-count reconciliation between an audit model and the batch ledger.
 
     Returns one row per batch the ledger marks `loaded` whose rows do not add up:
@@ -7,7 +7,8 @@
       - producer-rejected rows <> the manifest's rows_rejected, or
       - a source row of the batch was loaded more than once.
     When the test runs, every failing batch is also logged by id with its counts, so the
-    `dbt build` output names the batch, not only how many rows failed. -#}
+    `dbt build` output names the batch, not only how many rows failed. With `dataset`, only
+    that dataset's batches are checked (the ledger holds every dataset's batches). -#}
 {%- set failing_batches -%}
 with ledger as (
     select
@@ -16,6 +17,9 @@ with ledger as (
         manifest_rows_rejected
     from {{ ledger }}
     where status = 'loaded'
+    {%- if dataset %}
+        and dataset = '{{ dataset }}'
+    {%- endif %}
 ),
 
 audit as (
