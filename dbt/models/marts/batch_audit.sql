@@ -28,7 +28,6 @@ rejected as (
         count(*) filter (where stage = 'producer') as producer_rejected_rows,
         count(*) filter (where stage = 'sink') as sink_rejected_rows
     from {{ ref('stg_batchpipe__rejects') }}
-    where dataset = '{{ var("bank_dataset") }}'
     group by batch_id
 
 ),
