@@ -9,9 +9,14 @@ from __future__ import annotations
 
 import os
 import shlex
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from tests.orchestration.kafka_batches import Batchpipe
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = Path(os.environ.get("BATCHPIPE_STACK_DIR", REPO_ROOT / ".stack"))
@@ -53,3 +58,14 @@ def stack_env() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def kafka_bootstrap(stack_env: dict[str, str]) -> str:
     return stack_env["BATCHPIPE_KAFKA_BOOTSTRAP"]
+
+
+@pytest.fixture
+async def pipe(kafka_bootstrap: str) -> AsyncIterator[Batchpipe]:
+    """A throwaway data topic, its DLQ and a sink group on the stack's broker."""
+    from tests.orchestration.kafka_batches import Batchpipe
+
+    pipe = Batchpipe(kafka_bootstrap)
+    await pipe.create_topics()
+    yield pipe
+    await pipe.delete_topics()

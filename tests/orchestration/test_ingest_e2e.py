@@ -155,6 +155,29 @@ def _poll(check: Any, timeout: float, what: str) -> Any:
     raise AssertionError(f"{what} not done after {timeout:.0f}s")
 
 
+def _failure_logs(run_id: str, task_ids: list[str], tail: int = 25) -> str:
+    """The last log events of each failed task's attempts (worker and triggerer logs)."""
+    run_dir = STATE_DIR / "airflow" / "logs" / f"dag_id={DAG_ID}" / f"run_id={run_id}"
+    out = []
+    for task_id in task_ids:
+        for path in sorted((run_dir / f"task_id={task_id}").glob("attempt=*.log*")):
+            events = []
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    record = json.loads(line)
+                except ValueError:
+                    events.append(line)
+                    continue
+                if isinstance(record, dict) and record.get("logger") != "cosmos.dbt.graph":
+                    events.append(
+                        f"{record.get('level', '?')}: {record.get('event')}"
+                        + (f" {record['error_detail']}" if record.get("error_detail") else "")
+                    )
+            out.append(f"--- {task_id} {path.name} ---")
+            out.extend(events[-tail:])
+    return "\n".join(out)
+
+
 def _run_ingest(airflow: httpx.Client, source: str) -> tuple[str, dict[str, Any]]:
     _poll(lambda: airflow.get(f"/dags/{DAG_ID}").status_code == 200, 300, "DAG parsing")
     assert airflow.patch(f"/dags/{DAG_ID}", json={"is_paused": False}).status_code == 200
@@ -182,7 +205,10 @@ def test_ingest_loads_rejects_builds_marts_and_reconciles(
 
     tis = airflow.get(f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances").json()
     states = {ti["task_id"]: ti["state"] for ti in tis["task_instances"]}
-    assert run["state"] == "success", f"run {run_id} failed: {states}"
+    failed = sorted(task for task, state in states.items() if state == "failed")
+    assert run["state"] == "success", (
+        f"run {run_id} failed; failed tasks: {failed}\n{_failure_logs(run_id, failed)}"
+    )
     summary = airflow.get(
         f"/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/summary/xcomEntries/return_value",
         params={"deserialize": "true", "stringify": "false"},

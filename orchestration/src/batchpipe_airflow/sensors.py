@@ -1,8 +1,15 @@
 """``BatchDrainedSensor``: wait, deferred, until the sink has applied a batch.
 
 Given the batch's manifest (the s3-producer's ``GET /v1/runs/{id}`` returns it when the run
-succeeds), it defers to ``BatchDrainedTrigger``, which watches only the partitions and
-offsets the manifest names. With ``deferrable=False`` it pokes with the same check.
+succeeds), it checks once and, unless the sink has already applied the batch, defers to
+``BatchDrainedTrigger``, which watches only the partitions and offsets the manifest names.
+With ``deferrable=False`` it pokes with the same check.
+
+Checking before deferring is not only cheaper. A trigger that fires within a second or two of
+its deferral can get the resumed task failed by Airflow's scheduler ("executor reported that
+the task instance finished with state success, but the task instance's state attribute is
+running": apache/airflow#71580 and #72716, open in 3.3). So the sensor returns at once when
+the batch is already drained, and the trigger's first fetch waits one poll interval.
 """
 
 from __future__ import annotations
@@ -13,10 +20,17 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
+from aiokafka.errors import KafkaError
 from airflow.sdk import BaseHook, BaseSensorOperator, Context
 from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-from batchpipe_airflow.lag import admin_for, batch_progress, targets_from_manifest
+from batchpipe_airflow.lag import (
+    BatchProgress,
+    PartitionTarget,
+    admin_for,
+    batch_progress,
+    targets_from_manifest,
+)
 from batchpipe_airflow.triggers import BatchDrainedTrigger
 
 DEFAULT_SINK_GROUP = "batchpipe-pg-sink"
@@ -73,12 +87,40 @@ class BatchDrainedSensor(BaseSensorOperator):
         group = self.group_id or extra.get("group_id") or DEFAULT_SINK_GROUP
         return str(bootstrap), str(group)
 
+    def _progress(
+        self, bootstrap: str, group: str, targets: list[PartitionTarget]
+    ) -> BatchProgress:
+        """One fetch of the group's committed offsets for the batch's partitions."""
+
+        async def fetch() -> BatchProgress:
+            admin = admin_for(bootstrap)
+            await admin.start()
+            try:
+                return await batch_progress(admin, group, targets)
+            finally:
+                await admin.close()
+
+        return asyncio.run(fetch())
+
     def execute(self, context: Context) -> Any:
         if not self.deferrable:
             return super().execute(context)
         manifest = self._manifest()
         targets = targets_from_manifest(manifest)
         bootstrap, group = self._kafka()
+        try:
+            progress = self._progress(bootstrap, group, targets)
+        except (KafkaError, OSError) as exc:
+            # the trigger retries until the deadline; say why this check could not decide
+            self.log.warning("cannot read committed offsets yet: %s: %s", type(exc).__name__, exc)
+        else:
+            self.log.info("batch %s: %s", manifest.get("batch_id"), progress.describe())
+            if progress.drained:
+                return {
+                    "status": "drained",
+                    "batch_id": str(manifest.get("batch_id")),
+                    **progress.as_dict(),
+                }
         self.log.info(
             "waiting for group %s to commit past batch %s on %d partitions",
             group,
@@ -94,6 +136,8 @@ class BatchDrainedSensor(BaseSensorOperator):
                 targets=[t.as_list() for t in targets],
                 deadline=time.time() + timeout,
                 poll_interval=self.poll_interval,
+                # this sensor has just checked: the trigger's first fetch is one interval later
+                initial_delay=self.poll_interval,
             ),
             method_name="execute_complete",
             # a backstop only: the trigger reports its own, clearer timeout first
@@ -112,17 +156,7 @@ class BatchDrainedSensor(BaseSensorOperator):
 
     def poke(self, context: Context) -> bool:
         manifest = self._manifest()
-        targets = targets_from_manifest(manifest)
         bootstrap, group = self._kafka()
-
-        async def check() -> bool:
-            admin = admin_for(bootstrap)
-            await admin.start()
-            try:
-                progress = await batch_progress(admin, group, targets)
-            finally:
-                await admin.close()
-            self.log.info("batch %s: %s", manifest.get("batch_id"), progress.describe())
-            return progress.drained
-
-        return asyncio.run(check())
+        progress = self._progress(bootstrap, group, targets_from_manifest(manifest))
+        self.log.info("batch %s: %s", manifest.get("batch_id"), progress.describe())
+        return progress.drained

@@ -1,10 +1,10 @@
 """``BatchDrainedTrigger``: fires when the sink's consumer group has committed past a batch.
 
-Runs in the triggerer. Every ``poll_interval`` seconds it fetches the group's committed
-offsets for the batch's partitions (``lag.batch_progress``), logs what remains, and fires
-one event: ``drained`` once every partition is past the batch's last offset, or ``timeout``
-at the deadline (an absolute time, so a triggerer restart does not extend it). A broker
-that cannot be reached is logged and retried until the deadline.
+Runs in the triggerer. After ``initial_delay`` seconds, then every ``poll_interval``, it
+fetches the group's committed offsets for the batch's partitions (``lag.batch_progress``),
+logs what remains, and fires one event: ``drained`` once every partition is past the batch's
+last offset, or ``timeout`` at the deadline (an absolute time, so a triggerer restart does not
+extend it). A broker that cannot be reached is logged and retried until the deadline.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ class BatchDrainedTrigger(BaseTrigger):
         targets: list[list[Any]],
         deadline: float,
         poll_interval: float = 5.0,
+        initial_delay: float = 0.0,
     ) -> None:
         super().__init__()  # type: ignore[no-untyped-call]
         self.batch_id = batch_id
@@ -38,6 +39,7 @@ class BatchDrainedTrigger(BaseTrigger):
         self.targets = targets
         self.deadline = deadline
         self.poll_interval = poll_interval
+        self.initial_delay = initial_delay
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -49,6 +51,7 @@ class BatchDrainedTrigger(BaseTrigger):
                 "targets": self.targets,
                 "deadline": self.deadline,
                 "poll_interval": self.poll_interval,
+                "initial_delay": self.initial_delay,
             },
         )
 
@@ -66,6 +69,8 @@ class BatchDrainedTrigger(BaseTrigger):
         started = False
         progress: BatchProgress | None = None
         last_error: str | None = None
+        # the sensor checked just before deferring (see sensors.py for why not to fire at once)
+        await asyncio.sleep(min(self.initial_delay, max(0.0, self.deadline - time.time())))
         try:
             while True:
                 try:
