@@ -1,7 +1,8 @@
 """`batchpipe stack` as a user drives it, on a stack of its own (own state folder and ports).
 
 up twice (the second a no-op), three healthy servers, Kafka killed -> unhealthy -> back with
-its data, a taken port named in the error, down leaves none of its processes.
+its data, a taken port named in the error, down leaves none of its processes (Airflow's
+included, when it runs).
 """
 
 from __future__ import annotations
@@ -146,8 +147,17 @@ def test_down_leaves_no_process(own_stack: dict[str, str]) -> None:
     _, rows = _status(own_stack)
     pids = [row["pid"] for row in rows.values() if isinstance(row["pid"], int)]
     assert len(pids) == 3
+    # a stand-in for `airflow standalone` (its pid file and command line), stopped like it
+    airflow = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)", "airflow standalone"]
+    )
+    pid_file = Path(own_stack["BATCHPIPE_STACK_DIR"]) / "pids" / "airflow.pid"
+    pid_file.write_text(f"{airflow.pid}\n")
     result = _run(["stack", "down"], own_stack)
     assert result.returncode == 0
+    assert "airflow: stopping" in result.stdout
+    assert airflow.wait(timeout=60) is not None
+    assert not pid_file.exists()
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
     code, rows = _status(own_stack)
     assert code == 1 and not any(row["pid"] for row in rows.values())

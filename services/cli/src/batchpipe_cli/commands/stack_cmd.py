@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from batchpipe_cli.airflow.standalone import AirflowStandalone
 from batchpipe_cli.console import console, fail
 from batchpipe_cli.stack import manager
 from batchpipe_cli.stack.component import ComponentStatus
@@ -80,8 +81,13 @@ def down(
     state_dir: StateDir = None,
     wipe: Annotated[bool, typer.Option("--wipe", help="Delete the state folder too")] = False,
 ) -> None:
-    """Stop the processes this stack started (by recorded pid)."""
+    """Stop the processes this stack started (by recorded pid), Airflow first if it runs."""
     config = _config(state_dir)
+    airflow = AirflowStandalone(config)
+    if airflow.pid() is not None:
+        # Airflow's metadata lives in the stack's PostgreSQL: stop it before its database
+        console.print("  airflow: stopping")
+        airflow.stop()
     try:
         manager.down(config, report=lambda msg: console.print(f"  {msg}"), wipe=wipe)
     except StackError as exc:
