@@ -94,8 +94,8 @@ class BatchDrainedSensor(BaseSensorOperator):
 
         async def fetch() -> BatchProgress:
             admin = admin_for(bootstrap)
-            await admin.start()
             try:
+                await admin.start()
                 return await batch_progress(admin, group, targets)
             finally:
                 await admin.close()
