@@ -175,6 +175,17 @@ def _failure_logs(run_id: str, task_ids: list[str], tail: int = 25) -> str:
                     )
             out.append(f"--- {task_id} {path.name} ---")
             out.extend(events[-tail:])
+    # what the scheduler said about the run (a task it failed leaves no worker log of it)
+    standalone_log = STATE_DIR / "logs" / "airflow.log"
+    if standalone_log.exists():
+        lines = standalone_log.read_text(errors="replace").splitlines()
+        said = [
+            line
+            for line in lines
+            if run_id in line and ("error" in line.lower() or "mismatch" in line.lower())
+        ]
+        out.append("--- airflow.log: errors about this run ---")
+        out.extend(said[-tail:])
     return "\n".join(out)
 
 
