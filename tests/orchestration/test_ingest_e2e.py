@@ -182,7 +182,7 @@ def _failure_logs(run_id: str, task_ids: list[str], tail: int = 25) -> str:
         said = [
             line
             for line in lines
-            if run_id in line and ("error" in line.lower() or "mismatch" in line.lower())
+            if run_id in line and any(mark in line for mark in ("[error", "[critical", "mismatch"))
         ]
         out.append("--- airflow.log: errors about this run ---")
         out.extend(said[-tail:])
