@@ -271,10 +271,16 @@ def bank_file(work: Path, rows: int, seed: int) -> Path:
     return path
 
 
+def stack_env(config: StackConfig | None = None) -> dict[str, str]:
+    """The local stack's ``BATCHPIPE_*`` variables (its env file, else derived)."""
+    config = config or StackConfig.load()
+    env = read_env_file(str(config.env_file)) if config.env_file.exists() else {}
+    return env or stack_environment(config)
+
+
 def run(args: argparse.Namespace) -> list[Measure]:
     config = StackConfig.load()
-    env = read_env_file(str(config.env_file)) if config.env_file.exists() else {}
-    env = env or stack_environment(config)
+    env = stack_env(config)
     work = Path(tempfile.mkdtemp(prefix="batchpipe-bench-"))
     work.chmod(0o755)  # server-side COPY reads the file as the PostgreSQL server user
     ctx = Context(env=env, work=work, token=env.get("BATCHPIPE_API_TOKEN", ""))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import copy_ceiling
 from bench.run import main
 
 pytestmark = pytest.mark.integration
@@ -39,3 +40,12 @@ def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str
     page = (tmp_path / "benchmarks.md").read_text()
     assert "| target | measured | met |" in page
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
+
+
+def test_tiny_copy_ceiling_copies_every_row_of_both_variants(stack_env: dict[str, str]) -> None:
+    results = copy_ceiling.main(["--rows", "2000", "--reps", "1"])
+    assert [(label, copied) for label, copied, _rate in results] == [
+        ("contract columns", 2000),
+        ("with lineage columns", 2000),
+    ]
+    assert all(rate > 0 for _label, _copied, rate in results)
