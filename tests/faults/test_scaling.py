@@ -23,7 +23,11 @@ from tests.sink.checks import wait_until
 from tests.sink.conftest import wait_for
 from tests.support.consumer_group import group_settled
 
-ROWS = 200_000
+# 100 chunks, about 17 per partition: the first replica applies a few polls' worth (about one
+# chunk per partition per poll) before its pause takes effect, so every partition still holds
+# chunks for the new replicas. With 200,000 rows (20 chunks) a replica that got three polls in
+# before pausing could drain a partition, and the new replica given it had nothing to apply.
+ROWS = 1_000_000
 
 
 def post(sink: StackService, path: str) -> None:
