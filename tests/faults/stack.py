@@ -178,8 +178,12 @@ class StackControl:
 
     def server_pid(self, name: str) -> int:
         """The pid of ``postgres`` (the postmaster), ``kafka`` or ``s3``."""
-        component = {"postgres": Postgres, "kafka": Kafka, "s3": S3Server}[name](self.config)
-        pid = component.pid()
+        servers: dict[str, type[Postgres | Kafka | S3Server]] = {
+            "postgres": Postgres,
+            "kafka": Kafka,
+            "s3": S3Server,
+        }
+        pid = servers[name](self.config).pid()
         assert pid is not None, f"{name} is not running"
         return pid
 
