@@ -3,6 +3,7 @@ an error that is not an outage stays a 500 (and is logged)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 
 import asyncpg
@@ -16,6 +17,7 @@ from batchpipe_common.api import create_app
 from batchpipe_common.db import ConnectionLost, DeadlineExceeded
 
 
+@contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 
