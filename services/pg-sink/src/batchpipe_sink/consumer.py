@@ -3,11 +3,12 @@
 One consumer-group member per process. Each poll batch (bounded by messages, bytes and time)
 is split by partition over ``sink_copy_connections`` PostgreSQL transactions that ``Loader``
 runs at once, while the next poll is fetched (``polling.Poller``); only after every one of
-them has committed are the Kafka offsets committed (offset + 1 per partition). When PostgreSQL
-or Kafka fails, the batch is held: consumption is paused, the batch is retried with backoff,
-no offset is committed, and readiness reports the reason until the batch goes through. On a rebalance the listener waits
-for the in-flight transaction and commits its offsets before the partitions move. On stop the
-in-flight transaction finishes, its offsets are committed and the member leaves the group.
+them has committed are the Kafka offsets committed (offset + 1 per partition). When
+PostgreSQL or Kafka fails, the batch is held: consumption is paused, the batch is retried
+with backoff, no offset is committed, and readiness reports the reason until the batch goes
+through. On a rebalance the listener waits for the in-flight transaction and commits its
+offsets before the partitions move. On stop the in-flight transaction finishes, its offsets
+are committed and the member leaves the group.
 """
 
 from __future__ import annotations
