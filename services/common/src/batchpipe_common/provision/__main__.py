@@ -24,7 +24,12 @@ from batchpipe_common.provision.topics import (
     ensure_topics,
     topic_specs,
 )
-from batchpipe_common.settings import ServiceSettings, SettingsError, load_settings
+from batchpipe_common.settings import (
+    ServiceSettings,
+    SettingsError,
+    load_settings,
+    with_password,
+)
 
 log = structlog.get_logger()
 
@@ -33,12 +38,20 @@ class ProvisionSettings(ServiceSettings):
     """The endpoints, the superuser's DSN and the passwords of the roles it creates."""
 
     pg_admin_dsn: SecretStr = Field(description="a superuser's DSN (any database)")
+    pg_admin_password: SecretStr | None = Field(
+        default=None, description="the superuser's password, when the DSN is given without it"
+    )
     pg_sink_password: SecretStr
     pg_dbt_password: SecretStr
     pg_airflow_password: SecretStr
     data_topic_partitions: int = Field(default=DATA_PARTITIONS, ge=1)
     dlq_topic_partitions: int = Field(default=DLQ_PARTITIONS, ge=1)
     connect_timeout_s: float = Field(default=120.0, gt=0)
+
+    def admin_dsn(self) -> str:
+        dsn = self.pg_admin_dsn.get_secret_value()
+        password = self.pg_admin_password
+        return with_password(dsn, password.get_secret_value()) if password else dsn
 
     def role_passwords(self) -> RolePasswords:
         return RolePasswords(
@@ -51,7 +64,7 @@ class ProvisionSettings(ServiceSettings):
 async def provision(settings: ProvisionSettings) -> None:
     timeout = settings.connect_timeout_s
     created = await ensure_database(
-        settings.pg_admin_dsn.get_secret_value(), settings.role_passwords(), timeout_s=timeout
+        settings.admin_dsn(), settings.role_passwords(), timeout_s=timeout
     )
     log.info("database ready", created_databases=created)
     log.info("bucket ready", bucket=settings.s3_bucket, created=await ensure_bucket(settings))
