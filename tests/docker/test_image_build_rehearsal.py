@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 
 from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common.settings import REPO_ROOT
-from tests.docker.model import SERVICE_DOCKERFILES, Dockerfile, Stage
+from tests.docker.model import SERVICES_DOCKERFILE, Dockerfile, Stage, build_args, services
 
 
 def _copy(stage: Stage, args: str, workdir: Path) -> None:
@@ -38,8 +39,9 @@ def _copy(stage: Stage, args: str, workdir: Path) -> None:
             shutil.copy2(origin, folder / origin.name if folder == target else target)
 
 
-def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
-    """Replay the builder stage into ``scratch``; returns the virtualenv it built."""
+def rehearse_builder(dockerfile: Path, scratch: Path, arguments: dict[str, str]) -> Path:
+    """Replay the builder stage into ``scratch`` with the build ``arguments``; returns the
+    virtualenv it built."""
     uv = shutil.which("uv")
     assert uv, "uv is needed to rehearse the image build"
     builder = Dockerfile.parse(dockerfile).stage("builder")
@@ -49,6 +51,9 @@ def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
     # build-time speed-ups, not behaviour: skipped here (hard links instead of copies)
     env.update(UV_COMPILE_BYTECODE="0", UV_LINK_MODE="hardlink")
     env.pop("VIRTUAL_ENV", None)
+    for name in builder.all("ARG"):
+        assert name in arguments, f"build argument {name} not given"
+    env.update(arguments)
     workdir = scratch
     for keyword, args in builder.instructions:
         if keyword == "WORKDIR":
@@ -58,7 +63,7 @@ def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
             _copy(builder, args, workdir)
         elif keyword == "RUN":
             command = re.sub(r"--mount=\S+\s*", "", args).strip()
-            argv = shlex.split(command)
+            argv = shlex.split(string.Template(command).safe_substitute(arguments))
             assert argv[:2] == ["uv", "sync"], f"cannot rehearse RUN {command}"
             result = subprocess.run(
                 [uv, *argv[1:]], cwd=workdir, env=env, capture_output=True, text=True, check=False
@@ -84,7 +89,7 @@ def _python(venv: Path, code: str) -> str:
 def test_builder_stage_installs_the_service_and_nothing_else(
     spec: ServiceSpec, tmp_path: Path
 ) -> None:
-    venv = rehearse_builder(SERVICE_DOCKERFILES[spec.name], tmp_path)
+    venv = rehearse_builder(SERVICES_DOCKERFILE, tmp_path, build_args(services()[spec.name]))
     assert (venv / "bin" / "uvicorn").exists(), "the CMD's uvicorn"
     module, attribute = spec.app.split(":")
     where = _python(venv, f"import {module} as m; m.{attribute}; print(m.__file__)")
