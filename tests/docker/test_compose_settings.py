@@ -47,7 +47,10 @@ SERVICE_PACKAGES = {
     "s3-producer": "batchpipe_producer",
     "pg-sink": "batchpipe_sink",
 }
-ENTRY_MODULES = {"init": "batchpipe_common.provision.__main__", "demo": "batchpipe_cli.compose_demo"}
+ENTRY_MODULES = {
+    "init": "batchpipe_common.provision.__main__",
+    "demo": "batchpipe_cli.compose_demo",
+}
 WITH_SECRETS = REPO_ROOT / "infra" / "docker" / "airflow" / "with_secrets.py"
 # Paths inside the container do not exist on this machine; pydantic's path checks say so.
 CONTAINER_PATH_ERRORS = {"path_not_directory", "path_not_file", "path_not_exists"}
@@ -116,7 +119,7 @@ def build_in_container(
     for key, value in container_environment(service).items():
         monkeypatch.setenv(key, value)
     secrets = write_secret_files(services()[service], example_env(), tmp_path / "secrets")
-    return cls(_secrets_dir=secrets)  # type: ignore[call-arg]
+    return cls(_secrets_dir=secrets)
 
 
 @pytest.mark.parametrize("service", [*SERVICE_PACKAGES, *ENTRY_MODULES])
@@ -189,7 +192,8 @@ def test_every_secret_of_env_example_is_a_compose_secret() -> None:
     example = read_env_file(ENV_EXAMPLE)
     generated = {key for key, value in example.items() if not value}
     assert generated == set(secret_sources().values())
-    used = {name for s in raw_compose()["services"].values() for name in mounted_secrets(s).values()}
+    compose = raw_compose()["services"]
+    used = {name for s in compose.values() for name in mounted_secrets(s).values()}
     assert used == set(secret_sources()), "every secret is given to some container"
 
 
@@ -206,12 +210,14 @@ def test_role_passwords_reach_postgres_and_their_users() -> None:
     """init sets each role's password from the same secret its user logs in with."""
     compose = raw_compose()["services"]
     init = mounted_secrets(compose["init"])
-    assert init["batchpipe_pg_sink_password"] == mounted_secrets(compose["pg-sink"])[
-        "batchpipe_pg_password"
-    ]
-    assert init["batchpipe_pg_dbt_password"] == mounted_secrets(compose["demo"])[
-        "batchpipe_warehouse_password"
-    ]
+    assert (
+        init["batchpipe_pg_sink_password"]
+        == mounted_secrets(compose["pg-sink"])["batchpipe_pg_password"]
+    )
+    assert (
+        init["batchpipe_pg_dbt_password"]
+        == mounted_secrets(compose["demo"])["batchpipe_warehouse_password"]
+    )
     airflow = mounted_secrets(compose["airflow-scheduler"])
     assert {init["batchpipe_pg_dbt_password"], init["batchpipe_pg_airflow_password"]} <= set(
         airflow.values()

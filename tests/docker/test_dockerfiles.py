@@ -12,8 +12,8 @@ import pytest
 
 from batchpipe_common.settings import REPO_ROOT
 from tests.docker.model import (
-    ALL_DOCKERFILES,
     AIRFLOW_DOCKERFILE,
+    ALL_DOCKERFILES,
     SERVICE_PORT,
     SERVICES_DOCKERFILE,
     Dockerfile,

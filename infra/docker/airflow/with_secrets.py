@@ -49,7 +49,7 @@ def main(argv: list[str]) -> None:
         sys.exit("with_secrets: no command to run")
     folder = Path(os.environ.get("BATCHPIPE_SECRETS_DIR") or "/run/secrets")
     os.environ.update(fill(os.environ, read_secrets(folder)))
-    os.execvp(argv[0], argv)
+    os.execvp(argv[0], argv)  # noqa: S606 - an entrypoint replaces itself with its command
 
 
 if __name__ == "__main__":
