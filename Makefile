@@ -62,6 +62,7 @@ bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/b
 	@scripts/setup.sh bench
 	@$(VENV)/batchpipe stack up
 	@$(VENV)/python -m bench.run
+	@$(VENV)/python -m bench.cli_startup
 
 # The Docker targets need Docker (with Compose v2.23+), make and a POSIX shell, nothing else:
 # no Python, Java, Maven or PostgreSQL on the host.
