@@ -106,3 +106,29 @@ def test_builder_stage_installs_the_service_and_nothing_else(
         "print(E.model_fields['contracts_dir'].default_factory())",
     )
     assert contracts == "/app/contracts", "without a checkout, settings use the image's copy"
+
+
+def test_demo_image_holds_the_demo_client(tmp_path: Path) -> None:
+    """``make compose-demo`` runs the demo's entrypoint in the batchpipe-cli image."""
+    demo = services()["demo"]
+    venv = rehearse_builder(SERVICES_DOCKERFILE, tmp_path, build_args(demo))
+    python, module_flag, module = demo["entrypoint"]
+    assert (python, module_flag) == ("python", "-m")
+    usage = subprocess.run(
+        [str(venv / "bin" / "python"), "-m", module, "--help"],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=venv,
+        env={"PATH": f"{venv / 'bin'}{os.pathsep}/usr/bin:/bin"},
+    )
+    assert usage.returncode == 0, usage.stderr[-3000:]
+    assert "--rows" in usage.stdout
+
+
+def test_the_init_container_can_provision_from_its_image(tmp_path: Path) -> None:
+    init = services()["init"]
+    assert init["command"] == ["python", "-m", "batchpipe_common.provision"]
+    venv = rehearse_builder(SERVICES_DOCKERFILE, tmp_path, build_args(init))
+    found = _python(venv, "import batchpipe_common.provision.__main__ as m; print(m.main)")
+    assert found.startswith("<function main")
