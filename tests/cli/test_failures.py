@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from batchpipe_cli.airflow.api import AirflowApiError, AirflowClient
 from batchpipe_cli.airflow.report import print_mart_previews
 from batchpipe_cli.console import console
 from batchpipe_cli.stack.process import StackError
@@ -116,3 +117,41 @@ def test_mart_preview_when_postgres_refuses() -> None:
     assert "\n" not in message
     assert message.startswith("PostgreSQL at 127.0.0.1:9 refused the mart preview as batchpipe_dbt")
     assert "`batchpipe stack status`" in message
+
+
+def test_airflow_client_when_airflow_is_down() -> None:
+    """`demo` and `compose-demo` talk to Airflow through this client: one line, not httpx's."""
+    with pytest.raises(AirflowApiError) as caught:
+        AirflowClient("http://127.0.0.1:9", "admin", "x", timeout=2)
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("Airflow at http://127.0.0.1:9 did not answer (ConnectError)")
+
+
+def test_compose_demo_client_without_airflow(tmp_path: Path) -> None:
+    """The demo container's client, with its settings and secret files as compose gives
+    them: the sample is written, then Airflow not answering is one line and exit 1."""
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "batchpipe_airflow_password").write_text("pw")
+    (secrets / "batchpipe_warehouse_password").write_text("pw")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("BATCHPIPE_")}
+    result = subprocess.run(
+        [sys.executable, "-m", "batchpipe_cli.compose_demo", "--rows", "5"],
+        env={
+            **clean,
+            "BATCHPIPE_SECRETS_DIR": str(secrets),
+            "BATCHPIPE_AIRFLOW_URL": "http://127.0.0.1:9",
+            "BATCHPIPE_WAREHOUSE_DSN": "postgresql://batchpipe_dbt@127.0.0.1:9/warehouse",
+            "BATCHPIPE_INBOX_DIR": str(tmp_path / "inbox"),
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stdout + result.stderr
+    assert (tmp_path / "inbox" / "bank_transactions" / "demo-bank-5.csv").exists()
+    last = result.stdout.strip().splitlines()[-1]
+    assert last.startswith("compose-demo: Airflow at http://127.0.0.1:9 did not answer")

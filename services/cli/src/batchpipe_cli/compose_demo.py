@@ -91,6 +91,7 @@ def run_demo(settings: ComposeDemoSettings, rows: int, timeout: float) -> int:
                 f"logs: docker compose logs airflow-scheduler, or {run_url}",
                 style="red",
                 highlight=False,
+                soft_wrap=True,
             )
             return 1
         summary: dict[str, Any] = client.xcom(DAG_ID, run_id, "summary")
@@ -115,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         settings = load_settings(ComposeDemoSettings)
         return run_demo(settings, args.rows, args.timeout)
     except (AirflowApiError, StackError, TimeoutError, SettingsError) as exc:
-        console.print(f"compose-demo: {exc}", style="red", highlight=False)
+        console.print(f"compose-demo: {exc}", style="red", highlight=False, soft_wrap=True)
         return 1
 
 
