@@ -286,3 +286,18 @@ def test_airflow_has_a_connection_for_every_conn_id_the_dags_use() -> None:
         assert host in all_services, f"{conn_id} points at {host}, not a compose service"
         if host in SERVICE_PACKAGES:
             assert conn["port"] == 8000 and conn["password"] == token, conn_id
+
+
+@pytest.mark.parametrize("service", sorted(n for n in services() if n.startswith("airflow-")))
+def test_airflow_commands_run_with_the_secrets_filled_in(service: str) -> None:
+    """A healthcheck is exec'd beside the entrypoint, not through it: one that runs `airflow`
+    (which needs the metadata DSN) must go through with_secrets.py itself."""
+    healthcheck = services()[service].get("healthcheck")
+    if healthcheck is None:
+        assert service == "airflow-init", "only the one-shot has no healthcheck"
+        return
+    check = " ".join(healthcheck["test"][1:])
+    if "airflow " in check:
+        assert check.startswith("python /opt/batchpipe/bin/with_secrets.py airflow "), check
+    else:
+        assert check.startswith("curl "), "an HTTP probe needs no secret"
