@@ -59,31 +59,23 @@ def held_port() -> Iterator[int]:
         yield sock.getsockname()[1]
 
 
+def _upload_via_service(sample: Path, env: dict[str, str]) -> str:
+    args = ("upload", str(sample), "--dataset", "bank_transactions", "--via-service")
+    return _one_line(_batchpipe(*args, env=env))
+
+
 def test_upload_via_a_service_that_is_down(sample: Path, tmp_path: Path) -> None:
-    result = _batchpipe(
-        "upload",
-        str(sample),
-        "--dataset",
-        "bank_transactions",
-        "--via-service",
-        env={"BATCHPIPE_UPLOADER_URL": "http://127.0.0.1:9", "BATCHPIPE_STACK_DIR": str(tmp_path)},
+    line = _upload_via_service(
+        sample,
+        {"BATCHPIPE_UPLOADER_URL": "http://127.0.0.1:9", "BATCHPIPE_STACK_DIR": str(tmp_path)},
     )
-    line = _one_line(result)
     assert "the uploader at http://127.0.0.1:9 did not answer" in line
     assert "`batchpipe stack up`" in line
 
 
 @pytest.mark.integration
 def test_upload_with_a_wrong_token(sample: Path, stack_env: dict[str, str]) -> None:
-    result = _batchpipe(
-        "upload",
-        str(sample),
-        "--dataset",
-        "bank_transactions",
-        "--via-service",
-        env={**stack_env, "BATCHPIPE_API_TOKEN": "not-the-token"},
-    )
-    line = _one_line(result)
+    line = _upload_via_service(sample, {**stack_env, "BATCHPIPE_API_TOKEN": "not-the-token"})
     assert "refused the token (401)" in line
     assert "`batchpipe stack env`" in line
 
