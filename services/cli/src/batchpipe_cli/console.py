@@ -13,6 +13,11 @@ console = Console()
 err_console = Console(stderr=True)
 
 
+def step(message: str) -> None:
+    """One indented progress line (``kafka: started in 8.1s``)."""
+    console.print(f"  {message}", highlight=False)
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     """The one line an expected failure prints (what happened, what to do); no traceback."""
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)

@@ -24,7 +24,7 @@ StateDir = Annotated[
 def ensure_airflow(config: StackConfig) -> AirflowStandalone:
     """Start Airflow unless it runs and is healthy; the stack's servers must be up."""
     from batchpipe_cli.airflow.standalone import AirflowStandalone
-    from batchpipe_cli.console import console
+    from batchpipe_cli.console import step
     from batchpipe_cli.stack.activity import ACTIVITY
     from batchpipe_cli.stack.kafka import Kafka
     from batchpipe_cli.stack.postgres import Postgres
@@ -37,7 +37,7 @@ def ensure_airflow(config: StackConfig) -> AirflowStandalone:
     with ACTIVITY.starting("airflow"):
         started = airflow.ensure_up()
         took = ACTIVITY.elapsed()
-    console.print(f"  airflow: started in {took:.0f}s" if started else "  airflow: already running")
+    step(f"airflow: started in {took:.0f}s" if started else "airflow: already running")
     return airflow
 
 

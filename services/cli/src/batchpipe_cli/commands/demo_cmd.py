@@ -23,7 +23,7 @@ DAG_PARSE_TIMEOUT = 300.0
 
 def _start_everything(config: StackConfig) -> None:
     from batchpipe_cli.commands.airflow_cmd import ensure_airflow
-    from batchpipe_cli.console import console, fail, live_status
+    from batchpipe_cli.console import console, fail, live_status, step
     from batchpipe_cli.stack import manager
     from batchpipe_cli.stack.process import StackError
     from batchpipe_cli.stack.services import SERVICE_SPECS
@@ -34,7 +34,7 @@ def _start_everything(config: StackConfig) -> None:
     console.rule("stack")
     try:
         with live_status():
-            manager.up(config, report=lambda msg: console.print(f"  {msg}"))
+            manager.up(config, report=step)
         console.rule("airflow")
         with live_status():
             ensure_airflow(config)

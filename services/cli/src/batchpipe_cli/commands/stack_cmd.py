@@ -56,7 +56,7 @@ def up(
     ] = False,
 ) -> None:
     """Start what is not running and wait until every part is ready (idempotent)."""
-    from batchpipe_cli.console import console, fail, live_status
+    from batchpipe_cli.console import console, fail, live_status, step
     from batchpipe_cli.stack import manager
     from batchpipe_cli.stack.envfile import stack_environment
     from batchpipe_cli.stack.process import StackError
@@ -69,7 +69,7 @@ def up(
         with live_status():
             rows = manager.up(
                 config,
-                report=lambda msg: console.print(f"  {msg}"),
+                report=step,
                 s3_backend=backend,
                 sink_replicas=sink_replicas,
                 with_services=not no_services,
@@ -91,7 +91,7 @@ def down(
 ) -> None:
     """Stop the processes this stack started (by recorded pid), Airflow first if it runs."""
     from batchpipe_cli.airflow.standalone import AirflowStandalone
-    from batchpipe_cli.console import console, fail
+    from batchpipe_cli.console import console, fail, step
     from batchpipe_cli.stack import manager
     from batchpipe_cli.stack.process import StackError
 
@@ -99,10 +99,10 @@ def down(
     airflow = AirflowStandalone(config)
     if airflow.pid() is not None:
         # Airflow's metadata lives in the stack's PostgreSQL: stop it before its database
-        console.print("  airflow: stopping")
+        step("airflow: stopping")
         airflow.stop()
     try:
-        manager.down(config, report=lambda msg: console.print(f"  {msg}"), wipe=wipe)
+        manager.down(config, report=step, wipe=wipe)
     except StackError as exc:
         fail(str(exc))
     console.print("stack stopped")
@@ -134,14 +134,14 @@ def scale(
     state_dir: StateDir = None,
 ) -> None:
     """Run exactly N pg-sink replicas (one consumer group; Kafka rebalances the partitions)."""
-    from batchpipe_cli.console import console, fail, live_status
+    from batchpipe_cli.console import fail, live_status, step
     from batchpipe_cli.stack import manager
     from batchpipe_cli.stack.process import StackError
 
     config = _config(state_dir)
     try:
         with live_status():
-            rows = manager.scale_sink(config, replicas, report=lambda m: console.print(f"  {m}"))
+            rows = manager.scale_sink(config, replicas, report=step)
     except StackError as exc:
         fail(str(exc))
     _print_table(rows)
