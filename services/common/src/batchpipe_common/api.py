@@ -17,6 +17,8 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, SecretStr
 
+from batchpipe_common import __version__
+
 ReadinessProbe = Callable[[Request], Awaitable[dict[str, bool]]]
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
@@ -25,6 +27,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 class Health(BaseModel):
     status: str
+    version: str
 
 
 class Readiness(BaseModel):
@@ -77,14 +80,13 @@ def create_app(
     description: str,
     lifespan: Lifespan,
     readiness: ReadinessProbe,
-    version: str = "0.1.0",
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
 
     @app.get("/healthz", response_model=Health, tags=["health"])
     async def healthz() -> Health:
-        """Alive: the process answers."""
-        return Health(status="ok")
+        """Alive: the process answers, with batchpipe's version."""
+        return Health(status="ok", version=__version__)
 
     @app.get(
         "/readyz",
