@@ -36,8 +36,8 @@ test: setup ## Run every test against the local stack (started if needed)
 	@$(AIRFLOW_PYTEST) tests/orchestration
 
 .PHONY: test-unit
-test-unit: setup ## The tests that need no stack (no servers, no lint): the quick loop, under a minute
-	@$(VENV)/pytest tests -m "not integration and not slow" --ignore tests/orchestration --ignore tests/lint -q
+test-unit: setup ## The quick loop, under a minute: the tests that need no stack, no lint, no build
+	@$(VENV)/pytest tests -m "not integration and not slow and not build" --ignore tests/orchestration --ignore tests/lint -q
 
 .PHONY: test-orchestration
 test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to end), in Airflow's venv

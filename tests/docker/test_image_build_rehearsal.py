@@ -23,6 +23,8 @@ from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common.settings import REPO_ROOT
 from tests.docker.model import SERVICE_DOCKERFILES, Dockerfile, Stage
 
+pytestmark = pytest.mark.build
+
 
 def _copy(stage: Stage, args: str, workdir: Path) -> None:
     words = [w for w in shlex.split(args) if not w.startswith("--")]
