@@ -15,17 +15,13 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
+from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common import __version__
 from batchpipe_common.settings import REPO_ROOT
 
 CHANGELOG = REPO_ROOT / "CHANGELOG.md"
 VERSION_FILE = REPO_ROOT / "services" / "common" / "src" / "batchpipe_common" / "__init__.py"
 RELEASE = re.compile(r"^## \[(?P<version>\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", re.MULTILINE)
-SERVICE_APPS = {
-    "uploader": "batchpipe_uploader.app",
-    "s3-producer": "batchpipe_producer.app",
-    "pg-sink": "batchpipe_sink.app",
-}
 PYPROJECTS = [
     REPO_ROOT / "pyproject.toml",
     REPO_ROOT / "orchestration" / "pyproject.toml",
@@ -57,9 +53,10 @@ def test_batchpipe_version_prints_it() -> None:
     assert result.stdout == f"batchpipe {_latest_release()}\n"
 
 
-@pytest.mark.parametrize("module", SERVICE_APPS.values(), ids=list(SERVICE_APPS))
-async def test_service_healthz_reports_it(module: str) -> None:
-    app: FastAPI = importlib.import_module(module).app
+@pytest.mark.parametrize("spec", SERVICE_SPECS, ids=[s.name for s in SERVICE_SPECS])
+async def test_service_healthz_reports_it(spec: ServiceSpec) -> None:
+    module, attribute = spec.app.split(":")
+    app: FastAPI = getattr(importlib.import_module(module), attribute)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
         response = await client.get("/healthz")
