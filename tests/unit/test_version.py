@@ -62,7 +62,8 @@ async def test_service_healthz_reports_it(spec: ServiceSpec) -> None:
         response = await client.get("/healthz")
         openapi = (await client.get("/openapi.json")).json()
     assert response.status_code == 200
-    assert response.json() == {"status": "ok", "version": _latest_release()}
+    assert response.json()["status"] == "ok"
+    assert response.json()["version"] == _latest_release()
     assert openapi["info"]["version"] == _latest_release()
 
 

@@ -1,12 +1,15 @@
 """FastAPI pieces every service shares: health, readiness, Prometheus metrics, bearer auth.
 
-A service builds its app with ``create_app`` and passes a readiness probe; its own routers
-add the mutating endpoints, protected by the ``RequireToken`` dependency.
+A service builds its app with ``create_app`` and passes a readiness probe (and, optionally, a
+liveness probe); its own routers add the mutating endpoints, protected by the ``RequireToken``
+dependency. A request that fails because PostgreSQL, Kafka or S3 is down, restarting or
+recovering is answered 503 with the reason, never 500.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -17,9 +20,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, SecretStr
 
-from batchpipe_common import __version__
+from batchpipe_common import __version__, outages
 
 ReadinessProbe = Callable[[Request], Awaitable[dict[str, bool]]]
+LivenessProbe = Callable[[Request], Awaitable[str | None]]
+"""Returns why the process should be restarted, or None while it is live."""
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 _bearer = HTTPBearer(auto_error=False)
@@ -28,6 +33,7 @@ _bearer = HTTPBearer(auto_error=False)
 class Health(BaseModel):
     status: str
     version: str
+    reason: str | None = None
 
 
 class Readiness(BaseModel):
@@ -80,13 +86,26 @@ def create_app(
     description: str,
     lifespan: Lifespan,
     readiness: ReadinessProbe,
+    liveness: LivenessProbe | None = None,
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
+    for error_class in outages.DEPENDENCY_ERRORS:
+        app.add_exception_handler(error_class, _outage_or_error)
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    async def healthz() -> Health:
-        """Alive: the process answers, with batchpipe's version."""
-        return Health(status="ok", version=__version__)
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        responses={503: {"model": Health, "description": "stalled: restart the process"}},
+    )
+    async def healthz(request: Request) -> Any:
+        """Alive: the process answers (and makes progress, where it has a watchdog); with
+        batchpipe's version."""
+        reason = await liveness(request) if liveness is not None else None
+        if reason is None:
+            return Health(status="ok", version=__version__)
+        body = Health(status="stalled", version=__version__, reason=reason)
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.get(
         "/readyz",
@@ -107,6 +126,22 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _outage_or_error(request: Request, exc: Exception) -> Response:
+    """503 naming the dependency when one is down; otherwise the usual 500 (logged)."""
+    dependency = outages.dependency_down(exc)
+    if dependency is None:
+        logging.getLogger("batchpipe.api").error(
+            "unhandled error in %s %s", request.method, request.url.path, exc_info=exc
+        )
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+    detail = f"{dependency} is unavailable ({type(exc).__name__}: {exc}); retry later"
+    return JSONResponse(
+        {"detail": detail[:500]},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def noop_lifespan(app: FastAPI) -> AsyncIterator[None]:  # pragma: no cover - helper

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
@@ -26,6 +26,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 from pydantic import BaseModel
 
+from batchpipe_common import db
 from batchpipe_common.contracts import Contract
 from batchpipe_common.kafka import manual_commit_consumer
 from batchpipe_common.logging import bound_batch
@@ -35,6 +36,7 @@ from batchpipe_sink.loader import Loader, PollOutcome
 from batchpipe_sink.messages import TopicMap, UnknownColumns, decode
 from batchpipe_sink.schema import SchemaMismatch, ensure_bookkeeping, ensure_raw_table
 from batchpipe_sink.settings import SinkSettings
+from batchpipe_sink.watchdog import ProgressWatchdog, Verdict
 
 log = structlog.get_logger(__name__)
 
@@ -105,6 +107,7 @@ class SinkConsumer:
         self._backoff = _Backoff(settings.sink_retry_initial_s, settings.sink_retry_max_s)
         self._task: asyncio.Task[None] | None = None
         self._crash_armed = settings.sink_crash_after_db_commit
+        self.watchdog = ProgressWatchdog(settings.sink_stall_ready_s, settings.sink_stall_live_s)
         self.held: str | None = "starting"
         self.refused: dict[str, str] = {}
 
@@ -129,6 +132,13 @@ class SinkConsumer:
             refused_contracts=dict(self.refused),
             assignment=sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
         )
+
+    def health(self) -> Verdict:
+        """The watchdog's verdict: stalled with lag means not ready, then not live."""
+        return self.watchdog.verdict(paused=self._paused, held=self.held)
+
+    def assigned(self) -> set[TopicPartition]:
+        return self._consumer.assignment() if self._consumer is not None else set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pg-sink-consumer")
@@ -161,14 +171,19 @@ class SinkConsumer:
             if self._consumer is not None:
                 async with self._lock:
                     await self._flush_offsets()
-                await self._consumer.stop()
-                log.info("left the consumer group", group_id=self._settings.sink_group_id)
+                try:
+                    await asyncio.wait_for(
+                        self._consumer.stop(), self._settings.sink_kafka_timeout_s
+                    )
+                    log.info("left the consumer group", group_id=self._settings.sink_group_id)
+                except TimeoutError:
+                    log.error("leaving the consumer group timed out; the broker will expire us")
 
     async def _prepare_tables(self) -> None:
         """Bookkeeping tables and raw tables; contracts that cannot be reconciled are refused."""
         while not self._stopping.is_set():
             try:
-                async with self._pool.acquire(timeout=10) as conn:
+                async with self._connection("preparing tables") as conn:
                     await ensure_bookkeeping(conn)
                     accepted = []
                     for contract in self._contracts:
@@ -203,10 +218,12 @@ class SinkConsumer:
             )
             consumer.subscribe(self._topics.topics, listener=_Rebalance(self))
             try:
-                await consumer.start()
-            except (KafkaError, OSError) as exc:
-                await consumer.stop()
-                await self._hold("kafka", f"joining the consumer group: {exc}")
+                await asyncio.wait_for(consumer.start(), s.sink_kafka_timeout_s)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), s.sink_kafka_timeout_s)
+                detail = str(exc) or f"no answer in {s.sink_kafka_timeout_s:g} s"
+                await self._hold("kafka", f"joining the consumer group: {detail}")
                 continue
             self._consumer = consumer
             self.held = None
@@ -241,6 +258,7 @@ class SinkConsumer:
                 reason = "postgres" if _is_postgres_error(exc) else type(exc).__name__
                 await self._hold(reason, str(exc) or type(exc).__name__)
                 continue
+            self.watchdog.progressed()
             if self.held is not None:
                 log.info("consumption resumed", after=self.held)
                 self.held = None
@@ -276,7 +294,7 @@ class SinkConsumer:
         pending = self._pending
         assert pending is not None
         messages = [decode(r, self._topics) for r in pending.records]
-        async with self._pool.acquire(timeout=10) as conn:
+        async with self._connection("applying a poll batch") as conn:
             outcome = await self._loader.apply(conn, messages)
             if self._crash_armed and outcome.chunks_applied:
                 log.warning("test hook: exiting after the database commit, before offsets")
@@ -330,6 +348,7 @@ class SinkConsumer:
         for tp, off in offsets.items():
             if self._uncommitted.get(tp) == off:
                 del self._uncommitted[tp]
+        self.watchdog.progressed()
 
     async def _hold(self, reason: str, detail: str) -> None:
         """Pause consumption and wait a backoff step before the next attempt."""
@@ -361,6 +380,18 @@ class SinkConsumer:
                 break
         if consumer is not None and not self._paused and self._pending is None:
             consumer.resume(*consumer.assignment())
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, what: str) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection whose work is bounded by the transaction deadline; a connection
+        whose work failed (lost, timed out, refused) is closed rather than reused."""
+        timeout = self._settings.sink_transaction_timeout_s
+        try:
+            async with db.bounded_connection(self._pool, timeout, what) as conn:
+                yield conn
+        except (db.ConnectionLost, db.DeadlineExceeded) as exc:
+            metrics.DEADLINES.labels(type(exc).__name__).inc()
+            raise
 
     # --- rebalance and control -------------------------------------------------------------
 
@@ -405,7 +436,7 @@ class SinkConsumer:
 
     async def mark_pending_batches(self) -> None:
         """Housekeeping: mark loaded any batch a crash left complete but unmarked."""
-        async with self._pool.acquire(timeout=10) as conn:
+        async with self._connection("marking complete batches loaded") as conn:
             for row in await mark_loaded(conn, None):
                 metrics.BATCHES_LOADED.inc()
                 with bound_batch(row["batch_id"]):
@@ -413,6 +444,6 @@ class SinkConsumer:
 
 
 def _is_postgres_error(exc: BaseException) -> bool:
-    return isinstance(
-        exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError
-    ) and not isinstance(exc, UnknownColumns)
+    return not isinstance(exc, UnknownColumns) and (
+        db.is_outage(exc) or isinstance(exc, asyncpg.PostgresError)
+    )

@@ -33,6 +33,12 @@ class ProducerSettings(EndpointSettings):
     producer_spool_dir: Path | None = Field(
         default=None, description="Where Parquet objects are spooled (default: system temp)"
     )
+    producer_stall_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A run whose progress (bytes read, rows, chunks sent) does not move for "
+        "this long fails with that reason instead of hanging",
+    )
     producer_shutdown_grace_seconds: float = Field(
         default=20.0, ge=0, description="How long shutdown waits for runs to stop"
     )
