@@ -4,6 +4,7 @@ an error that is not an outage stays a 500 (and is logged)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -16,6 +17,7 @@ from batchpipe_common.api import create_app
 from batchpipe_common.db import ConnectionLost, DeadlineExceeded
 
 
+@asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 

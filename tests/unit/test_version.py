@@ -1,5 +1,6 @@
 """batchpipe has one version: ``batchpipe_common.__version__``. It is CHANGELOG.md's latest
-release, what ``batchpipe --version`` prints and what every service's ``/healthz`` answers;
+release, what ``batchpipe --version`` prints and what every service's API declares and its
+``/healthz`` answers (live, against the stack: tests/integration/test_service_versions.py);
 every package reads it from there, and the Docker image tags default to it."""
 
 from __future__ import annotations
@@ -18,10 +19,9 @@ from fastapi import FastAPI
 from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common import __version__
 from batchpipe_common.settings import REPO_ROOT
+from tests.support.changelog import latest_release
 
-CHANGELOG = REPO_ROOT / "CHANGELOG.md"
 VERSION_FILE = REPO_ROOT / "services" / "common" / "src" / "batchpipe_common" / "__init__.py"
-RELEASE = re.compile(r"^## \[(?P<version>\d+\.\d+\.\d+)\] - \d{4}-\d{2}-\d{2}$", re.MULTILINE)
 PYPROJECTS = [
     REPO_ROOT / "pyproject.toml",
     REPO_ROOT / "orchestration" / "pyproject.toml",
@@ -29,16 +29,8 @@ PYPROJECTS = [
 ]
 
 
-def _latest_release() -> str:
-    text = CHANGELOG.read_text()
-    match = RELEASE.search(text)
-    assert match, "CHANGELOG.md has a release heading: ## [X.Y.Z] - YYYY-MM-DD"
-    assert text.index("## [Unreleased]") < match.start(), "Unreleased comes first"
-    return match["version"]
-
-
 def test_the_version_is_the_changelogs_latest_release() -> None:
-    assert __version__ == _latest_release()
+    assert __version__ == latest_release()
 
 
 def test_batchpipe_version_prints_it() -> None:
@@ -50,21 +42,21 @@ def test_batchpipe_version_prints_it() -> None:
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"batchpipe {_latest_release()}\n"
+    assert result.stdout == f"batchpipe {latest_release()}\n"
 
 
 @pytest.mark.parametrize("spec", SERVICE_SPECS, ids=[s.name for s in SERVICE_SPECS])
-async def test_service_healthz_reports_it(spec: ServiceSpec) -> None:
+async def test_service_api_declares_it(spec: ServiceSpec) -> None:
+    """The app's OpenAPI says the version, and /healthz's answer carries it (the live answer
+    needs the app's lifespan, i.e. the stack: tests/integration/test_service_versions.py)."""
     module, attribute = spec.app.split(":")
     app: FastAPI = getattr(importlib.import_module(module), attribute)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://service") as client:
-        response = await client.get("/healthz")
         openapi = (await client.get("/openapi.json")).json()
-    assert response.status_code == 200
-    assert response.json()["status"] == "ok"
-    assert response.json()["version"] == _latest_release()
-    assert openapi["info"]["version"] == _latest_release()
+    assert openapi["info"]["version"] == latest_release()
+    health = openapi["components"]["schemas"]["Health"]
+    assert "version" in health["required"]
 
 
 @pytest.mark.parametrize("pyproject", PYPROJECTS, ids=lambda p: str(p.relative_to(REPO_ROOT)))
