@@ -6,15 +6,15 @@ every package reads it from there, and the Docker image tags default to it."""
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import re
-import subprocess
-import sys
 import tomllib
 from pathlib import Path
 
 import httpx
 import pytest
 from fastapi import FastAPI
+from typer.testing import CliRunner
 
 from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common import __version__
@@ -34,15 +34,11 @@ def test_the_version_is_the_changelogs_latest_release() -> None:
 
 
 def test_batchpipe_version_prints_it() -> None:
-    result = subprocess.run(
-        [str(Path(sys.executable).parent / "batchpipe"), "--version"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout == f"batchpipe {latest_release()}\n"
+    (script,) = importlib.metadata.entry_points(group="console_scripts", name="batchpipe")
+    assert script.value == "batchpipe_cli.main:app", "`batchpipe` is the app run below"
+    result = CliRunner().invoke(script.load(), ["--version"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"batchpipe {latest_release()}\n"
 
 
 @pytest.mark.parametrize("spec", SERVICE_SPECS, ids=[s.name for s in SERVICE_SPECS])
