@@ -116,3 +116,22 @@ async def watching_api(sink: StackService, batch_id: str) -> AsyncIterator[ApiWa
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def wait_concurrent_copies(admin_dsn: str, at_least: int, timeout: float = 120) -> int:
+    """Wait until ``at_least`` backends of the sink role run a COPY at the same moment."""
+    conn = await _connect(admin_dsn, timeout)
+    try:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            copying: int = await conn.fetchval(
+                "SELECT count(*) FROM pg_stat_activity WHERE usename = $1 "
+                "AND state = 'active' AND query ILIKE 'COPY %'",
+                SINK_ROLE,
+            )
+            if copying >= at_least:
+                return copying
+            await asyncio.sleep(0.005)
+    finally:
+        await conn.close()
+    raise AssertionError(f"never saw {at_least} COPYs of {SINK_ROLE} at once in {timeout}s")

@@ -19,7 +19,12 @@ from typing import Any
 import pytest
 
 from tests.faults.conftest import Tally, fault_repeats
-from tests.faults.crashes import kill_sink_backend, wait_postgres, watching_api
+from tests.faults.crashes import (
+    kill_sink_backend,
+    wait_concurrent_copies,
+    wait_postgres,
+    watching_api,
+)
 from tests.faults.pipeline import (
     applied_chunks,
     assert_exact,
@@ -87,6 +92,23 @@ async def test_sink_backend_killed_at_random_moments(
     assert readyz.status_code == 200, readyz.text
     assert not watch.server_errors(), (watch.server_errors(), watch.bodies_500[:3], killed)
     assert any(path == "/v1/batches/{id}" for path, _ in watch.codes), watch.codes
+
+
+async def test_sink_killed_with_two_transactions_of_one_poll_in_flight(
+    stack: StackControl, admin_dsn: str, rng: random.Random, tally: Tally
+) -> None:
+    """One poll is split over two transactions (``sink_copy_connections``); the replica is
+    SIGKILLed while both COPY. Neither commits, or one did: either way exactly once."""
+    sample = bank_sample(1_000_000, seed=rng.randrange(1 << 30))
+    batch_id = await asyncio.to_thread(
+        start_batch, stack.uploader, stack.producer, sample, "two-transactions.csv"
+    )
+    await wait_concurrent_copies(admin_dsn, 2)
+    await asyncio.to_thread(stack.kill_sink, 1)
+    await asyncio.to_thread(stack.up)
+    await _land(
+        stack, admin_dsn, sample, batch_id, "sink SIGKILLed with two COPY transactions open", tally
+    )
 
 
 async def test_postmaster_killed(

@@ -97,8 +97,10 @@ async def _one_batch(
         else:
             await asyncio.to_thread(stack.crash, victim)
             await asyncio.to_thread(stack.up)
+    if victim == "s3-producer":  # its run registry (in memory) died with it: trigger again
+        await asyncio.to_thread(trigger, stack.producer, s3_uri)
     status = await wait_run(stack.producer, batch_id)
-    if status["state"] == "failed":  # the run died with the producer or the broker: again
+    if status["state"] == "failed":  # the run died with the broker: again
         await asyncio.to_thread(trigger, stack.producer, s3_uri)
     result, ledger = await asyncio.wait_for(
         finish_batch(stack.producer, stack.sink(1), admin_dsn, sample, batch_id), LAND_WITHIN_S

@@ -3,8 +3,8 @@ an error that is not an outage stays a 500 (and is logged)."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import asyncpg
 import httpx
@@ -17,7 +17,7 @@ from batchpipe_common.api import create_app
 from batchpipe_common.db import ConnectionLost, DeadlineExceeded
 
 
-@asynccontextmanager
+@contextlib.asynccontextmanager
 async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
     yield
 

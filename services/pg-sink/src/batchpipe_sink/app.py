@@ -61,7 +61,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     configure_logging("pg-sink", settings.log_format, settings.log_level)
     structlog.contextvars.bind_contextvars(instance=settings.instance_id)
     contracts = load_contracts(settings.contracts_dir)
-    pool = await create_pool(settings, min_size=0, max_size=settings.sink_pg_pool_size, timeout=10)
+    pool = await create_pool(
+        settings,
+        min_size=0,
+        max_size=max(settings.sink_pg_pool_size, settings.sink_copy_connections + 2),
+        timeout=10,
+    )
     probe = LagProbe(settings, settings.sink_group_id)
     sink = SinkConsumer(settings, contracts.values(), pool)
     app.state.settings, app.state.pool, app.state.lag, app.state.sink = settings, pool, probe, sink

@@ -34,6 +34,17 @@ class SinkSettings(EndpointSettings):
         description="fetch size per partition; small fetches let the next poll's fetch overlap "
         "the current COPY (a larger message still comes whole)",
     )
+    sink_copy_connections: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="transactions (connections) one poll is split over, by partition, COPYing "
+        "at once; offsets are committed when all of them have committed",
+    )
+    sink_prefetch: bool = Field(
+        default=True,
+        description="fetch, decompress and decode the next poll while the current one is applied",
+    )
     sink_retry_initial_s: float = Field(default=0.5, gt=0)
     sink_retry_max_s: float = Field(default=15.0, gt=0)
     sink_commit_timeout_s: float = Field(default=15.0, gt=0)

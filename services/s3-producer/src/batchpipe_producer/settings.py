@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from batchpipe_common.settings import EndpointSettings
+from batchpipe_common.settings import ServiceSettings
 
 
-class ProducerSettings(EndpointSettings):
+class ProducerSettings(ServiceSettings):
     producer_chunk_rows: int = Field(
         default=10_000, ge=1, description="Most valid rows in one chunk message"
     )
