@@ -113,7 +113,7 @@ def test_values_are_normalized_to_their_wire_form() -> None:
     produce_csv(io.BytesIO(data.encode()), writer)
     lines = outbox.chunks[0].value.decode().splitlines()
     assert lines[1] == (
-        f"plain,12,1000.0,true,2024-01-02T03:04:05,2024-01-02T03:04:05+00:00,9.5,{BATCH},1"
+        f"plain,12,1000,true,2024-01-02T03:04:05,2024-01-02T03:04:05+00:00,9.5,{BATCH},1"
     )
     assert lines[2] == (
         f'"a,b ""q""",-3,0.5,false,2024-01-02T00:00:00,2024-01-02T03:04:05+02:00,-10,{BATCH},2'

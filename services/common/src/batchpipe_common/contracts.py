@@ -7,8 +7,10 @@ the offending line when something is wrong.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
@@ -43,6 +45,28 @@ _PG_TYPES = {
     "timestamp": "timestamp without time zone",
     "timestamptz": "timestamp with time zone",
 }
+
+
+EPOCH_FORMATS = ("epoch_seconds", "epoch_millis")
+"""``format`` values for date/time columns that hold a count since 1970-01-01T00:00:00Z."""
+_TIME_KINDS = ("date", "timestamp", "timestamptz")
+_SAMPLE_MOMENT = datetime(2001, 12, 23, 14, 5, 6)
+
+
+def _check_time_format(value: str) -> str:
+    """A strftime-style format that can read back what it writes, or an epoch format."""
+    if value in EPOCH_FORMATS:
+        return value
+    if "%" not in value:
+        raise ValueError(
+            f"format {value!r} has no %-directive; use strftime codes such as %d/%m/%Y"
+            f" or one of {', '.join(EPOCH_FORMATS)}"
+        )
+    try:
+        datetime.strptime(_SAMPLE_MOMENT.strftime(value), value)
+    except ValueError as exc:
+        raise ValueError(f"format {value!r} cannot parse what it formats: {exc}") from None
+    return value
 
 
 class ContractError(ValueError):
@@ -112,6 +136,39 @@ class Column(BaseModel):
     nullable: bool = True
     description: str = ""
     checks: Checks = Checks()
+    null_values: tuple[str, ...] | None = Field(
+        default=None, description="strings read as NULL in this column (overrides the contract's)"
+    )
+    format: str | None = Field(
+        default=None,
+        description="date/timestamp/timestamptz: strftime-style format, epoch_seconds or "
+        "epoch_millis (default ISO 8601)",
+    )
+    timezone: str | None = Field(
+        default=None, description="timestamptz: zone of values without an offset (default UTC)"
+    )
+    true_values: tuple[str, ...] | None = Field(default=None, min_length=1)
+    false_values: tuple[str, ...] | None = Field(default=None, min_length=1)
+    decimal_separator: Literal[".", ","] | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _time_format(cls, value: str | None) -> str | None:
+        return None if value is None else _check_time_format(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (an IANA name like Europe/Paris)"
+                ) from None
+        return value
 
     @field_validator("name")
     @classmethod
@@ -137,6 +194,19 @@ class Column(BaseModel):
             raise ValueError(f"checks.min/max need a numeric type, not {kind}")
         if (self.checks.allowed or self.checks.regex) and kind != "text":
             raise ValueError(f"checks.allowed/regex need type text, not {kind}")
+        if self.format is not None and kind not in _TIME_KINDS:
+            raise ValueError(f"format needs type date, timestamp or timestamptz, not {kind}")
+        if self.timezone is not None and kind != "timestamptz":
+            raise ValueError(f"timezone needs type timestamptz, not {kind}")
+        if (self.true_values or self.false_values) and kind != "boolean":
+            raise ValueError(f"true_values/false_values need type boolean, not {kind}")
+        both = {v.strip().lower() for v in self.true_values or ()} & {
+            v.strip().lower() for v in self.false_values or ()
+        }
+        if both:
+            raise ValueError(f"{sorted(both)} cannot be both a true and a false value")
+        if self.decimal_separator is not None and kind not in ("numeric", "double"):
+            raise ValueError(f"decimal_separator needs type numeric or double, not {kind}")
         return self
 
     @property
@@ -151,17 +221,33 @@ class Dialect(BaseModel):
     quote: str = Field(default='"', min_length=1, max_length=1)
     header: bool = True
     encoding: str = "utf-8"
+    skip_rows: int = Field(default=0, ge=0, description="lines before the header, skipped")
+    trim: bool = Field(default=False, description="strip spaces and tabs around values")
+    escape: str | None = Field(default=None, min_length=1, max_length=1)
+    comment: str | None = Field(
+        default=None, min_length=1, max_length=1, description="lines starting with it are skipped"
+    )
 
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        import codecs
-
         try:
             codecs.lookup(value)
         except LookupError as exc:
             raise ValueError(f"unknown encoding {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _distinct_characters(self) -> Dialect:
+        used = {"delimiter": self.delimiter, "quote": self.quote}
+        used.update({k: v for k, v in (("escape", self.escape), ("comment", self.comment)) if v})
+        chars = list(used.values())
+        if len(set(chars)) != len(chars) or any(c in "\r\n" for c in chars):
+            raise ValueError(
+                "delimiter, quote, escape and comment must be distinct characters, none a line"
+                f" break; got {used}"
+            )
+        return self
 
 
 class Contract(BaseModel):
@@ -175,6 +261,14 @@ class Contract(BaseModel):
     format: Literal["csv", "jsonl", "parquet"]
     dialect: Dialect = Dialect()
     columns: tuple[Column, ...] = Field(min_length=1)
+    null_values: tuple[str, ...] | None = Field(
+        default=None,
+        description='strings read as NULL (default: the empty CSV field; ["", "NA"] adds NA)',
+    )
+    decimal_separator: Literal[".", ","] = "."
+    extra_columns: Literal["reject", "ignore"] = Field(
+        default="reject", description="header columns the contract does not name: fail or drop"
+    )
     natural_key: tuple[str, ...] | None = None
     raw_table: str
     topic: str
@@ -215,6 +309,18 @@ class Contract(BaseModel):
             if key not in names:
                 raise ValueError(f"natural_key column {key!r} is not a declared column")
         return self
+
+    def null_values_of(self, column: Column, *, csv: bool) -> frozenset[str]:
+        """The strings read as NULL in ``column``: its own list, the contract's, or the default
+        (the empty field in CSV; nothing in JSON Lines and Parquet, which have real nulls)."""
+        if column.null_values is not None:
+            return frozenset(column.null_values)
+        if self.null_values is not None:
+            return frozenset(self.null_values)
+        return frozenset({""}) if csv else frozenset()
+
+    def decimal_separator_of(self, column: Column) -> str:
+        return column.decimal_separator or self.decimal_separator
 
     @property
     def raw_schema(self) -> str:
