@@ -24,7 +24,7 @@ from batchpipe_producer.chunks import BatchWriter
 from batchpipe_producer.errors import UnreadableSource
 from batchpipe_producer.text_blocks import LineFeed, TextBlocks
 from batchpipe_producer.validator import Validator
-from batchpipe_producer.wire_rows import RowSink
+from batchpipe_producer.wire_rows import RowSink, listed
 
 
 class Layout:
@@ -189,9 +189,7 @@ def produce_csv(stream: BinaryIO, writer: BatchWriter, *, vectorized: bool = Tru
             return _render(record, dialect.delimiter, dialect.quote)
 
         columns, unusable = _columns(values, width)
-        limit = sink.send(
-            columns, rows_read + 1, lambda i, _raw, values=values: values[i], raw, unusable
-        )
+        limit = sink.send(columns, rows_read + 1, listed(values), raw, unusable)
         rows_read += len(records)
     if blocks.bytes_seen == 0:
         raise UnreadableSource("empty object")

@@ -17,7 +17,7 @@ from batchpipe_common.wire import FieldError
 from batchpipe_producer.chunks import BatchWriter
 from batchpipe_producer.errors import UnreadableSource
 from batchpipe_producer.validator import Validator
-from batchpipe_producer.wire_rows import RowSink
+from batchpipe_producer.wire_rows import RowSink, listed
 
 BLOCK_SIZE = 1024 * 1024
 MAX_LINE = 64 * 1024 * 1024
@@ -100,7 +100,7 @@ def produce_jsonl(stream: BinaryIO, writer: BatchWriter, *, vectorized: bool = T
         limit = sink.send(
             columns,
             rows_read + 1,
-            lambda i, _raw, values=values: values[i],
+            listed(values),
             group.__getitem__,
             unusable,
         )

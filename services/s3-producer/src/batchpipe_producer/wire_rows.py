@@ -23,6 +23,11 @@ Raw = Callable[[int], str | bytes]
 """Index in the block -> the row's raw source text, for its dead letter."""
 
 
+def listed(values: Sequence[Sequence[str | None] | FieldError]) -> Record:
+    """The ``Record`` of a block whose rows' values are already at hand."""
+    return lambda index, _raw: values[index]
+
+
 @dataclass(frozen=True)
 class WireRows:
     """Valid rows in wire form: the contract's columns, then ``_batch_id`` and ``_source_row``."""
