@@ -10,10 +10,11 @@ import pytest
 from batchpipe_common.contracts import Contract, load_contract, parse_contract
 from batchpipe_producer.csv_source import produce_csv
 from batchpipe_producer.errors import UnreadableSource
+from batchpipe_producer.formats import validate_stream
 from batchpipe_producer.jsonl_source import produce_jsonl
 from batchpipe_producer.parquet_source import produce_parquet
 from batchpipe_producer.source import decompressed
-from tests.producer.fakes import BATCH, writer_for
+from tests.producer.fakes import BATCH, RecordingOutbox, writer_for
 from tests.producer.planted import (
     BAD_LINES,
     as_gzip,
@@ -272,3 +273,13 @@ def test_not_parquet_fails(bank: Contract) -> None:
     writer, _ = writer_for(bank)
     with pytest.raises(UnreadableSource, match="not a Parquet file"):
         produce_parquet(io.BytesIO(b"Date,Domain\n"), writer, None)
+
+
+def test_a_local_stream_is_validated_without_servers(bank: Contract) -> None:
+    sample = bank_sample(3_000, seed=14)
+    outbox = RecordingOutbox()
+    progress = validate_stream(bank, io.BytesIO(sample.csv_bytes), "csv", outbox, chunk_rows=500)
+    assert progress.rows_read == sample.rows_read
+    assert progress.rows_rejected == len(sample.bad) == len(outbox.dead_letters)
+    assert {int(r[-1]): r[:-2] for r in outbox.rows()} == sample.good
+    assert {d["source_row"] for d in outbox.dead_letters} == set(sample.bad)

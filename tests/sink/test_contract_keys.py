@@ -207,9 +207,7 @@ async def test_null_markers_load_as_null(stack: Stack, warehouse: asyncpg.Connec
     assert got["empty"] == sum(1 for r in rows if r[3] == "")
 
 
-async def test_undeclared_markers_are_rejected(
-    stack: Stack, warehouse: asyncpg.Connection
-) -> None:
+async def test_undeclared_markers_are_rejected(stack: Stack, warehouse: asyncpg.Connection) -> None:
     rows = [["1", "1.00", "1", "a"], ["NA", "2.00", "2", "b"], ["3", "3.00", "n/a", "c"]]
     batch_id, ledger = await _load(stack, "nulls", _csv(["id", "amount", "qty", "note"], rows))
     rejects = await _rejects(warehouse, batch_id)
@@ -357,6 +355,4 @@ async def test_dialect_keys_decimal_comma_and_ignored_columns(
             "reason": "not a numeric(10,2) value with ',' as the decimal separator",
         }
     ]
-    assert rejects[2] == [
-        {"column": None, "value": None, "reason": "expected 4 columns, found 5"}
-    ]
+    assert rejects[2] == [{"column": None, "value": None, "reason": "expected 4 columns, found 5"}]
