@@ -29,15 +29,16 @@ from zoneinfo import ZoneInfo
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from batchpipe_common.contracts import Column, Contract
+from batchpipe_common.contracts import EPOCH_FORMATS, Column, Contract
 from batchpipe_common.wire import FieldError
 
 Converter = Callable[[str | None], str]
 """Source value (None: missing) to wire text; ``""`` is NULL. Raises ``ValueError`` (reason)."""
 TypedConverter = Callable[[str], str]
 """A present (non-null, non-empty) value to wire text, by the column's type."""
-FastCheck = Callable[[pa.Array], pa.Array]
-"""True where a (non-null) value is valid and already its own wire form."""
+FastCheck = Callable[[pa.Array], tuple[pa.Array, pa.Array | None]]
+"""(True where a non-null value is valid, its wire form or None when that is the value itself);
+it only accepts what the exact converter accepts, with the same wire form."""
 
 INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 DEFAULT_TRUE = ("true", "t", "yes", "y", "1")
@@ -49,7 +50,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _NEEDS_QUOTING = '[",\\r\\n\\x00]'
 _CANONICAL_INT = r"0|-?[1-9]\d{0,17}"
 _FLOAT_SYNTAX = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?"
-_ISO_TIMESTAMP = r"[1-9]\d{3}-\d\d-\d\dT\d\d:\d\d:\d\d"
+_YEAR = r"[1-9]\d{3}-.*"
 
 
 def quote_text(value: str) -> str:
@@ -307,17 +308,17 @@ def _fast_text(column: Column) -> FastCheck:
     checks = column.checks
     if checks.allowed is not None:
         plain = pa.array([v for v in checks.allowed if v and quote_text(v) == v], pa.string())
-        return lambda values: pc.is_in(values, value_set=plain)
+        return lambda values: (pc.is_in(values, value_set=plain), None)
     pattern = re.compile(checks.regex) if checks.regex is not None else None
 
-    def text(values: pa.Array) -> pa.Array:
+    def text(values: pa.Array) -> tuple[pa.Array, None]:
         plain = pc.invert(pc.match_substring_regex(values, _NEEDS_QUOTING))
         ok = pc.and_(plain, pc.not_equal(values, ""))
         if pattern is None:
-            return ok
+            return ok, None
         distinct = pc.unique(values).to_pylist()
         matching = [v for v in distinct if v is not None and pattern.search(v) is not None]
-        return pc.and_(ok, pc.is_in(values, value_set=pa.array(matching, pa.string())))
+        return pc.and_(ok, pc.is_in(values, value_set=pa.array(matching, pa.string()))), None
 
     return text
 
@@ -325,11 +326,11 @@ def _fast_text(column: Column) -> FastCheck:
 def _fast_integer(column: Column) -> FastCheck:
     low, high = _int_bounds(column)
 
-    def integer(values: pa.Array) -> pa.Array:
+    def integer(values: pa.Array) -> tuple[pa.Array, None]:
         syntax = _matches(values, _CANONICAL_INT)
         numbers = pc.cast(pc.if_else(syntax, values, "0"), pa.int64())
         in_range = pc.and_(pc.greater_equal(numbers, low), pc.less_equal(numbers, high))
-        return pc.and_(syntax, in_range)
+        return pc.and_(syntax, in_range), None
 
     return integer
 
@@ -349,18 +350,35 @@ def _float_bounds(values: pa.Array, ok: pa.Array, column: Column) -> pa.Array:
 
 def _fast_numeric(column: Column) -> FastCheck:
     pattern = numeric_pattern(column, leading_zeros=False)
-    return lambda values: _float_bounds(values, _matches(values, pattern), column)
+    return lambda values: (_float_bounds(values, _matches(values, pattern), column), None)
 
 
-def _fast_iso_timestamp(column: Column) -> FastCheck:
-    def timestamp(values: pa.Array) -> pa.Array:
-        syntax = _matches(values, _ISO_TIMESTAMP)
-        shaped = pc.if_else(syntax, values, "2000-01-01T00:00:00")
-        parsed = pc.strptime(shaped, format="%Y-%m-%dT%H:%M:%S", unit="s", error_is_null=True)
-        again = pc.strftime(parsed, format="%Y-%m-%dT%H:%M:%S")
-        return pc.and_(syntax, pc.fill_null(pc.equal(again, values), False))
+def _fast_double(column: Column) -> FastCheck:
+    def double(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+        ok = pc.fill_null(_float_bounds(values, _matches(values, _FLOAT_SYNTAX), column), False)
+        numbers = pc.cast(pc.if_else(ok, values, "0"), pa.float64())  # may raise: per value
+        return ok, pc.cast(numbers, pa.string())
 
-    return timestamp
+    return double
+
+
+def _fast_moment(column: Column) -> FastCheck | None:
+    """Values exactly as ``format`` (of plain numeric codes) writes them: Arrow parses them,
+    writes them back, and keeps those that come back unchanged, in their ISO wire form."""
+    kind = column.column_type.kind
+    fmt = column.format or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S")
+    if kind == "timestamptz" or set(re.findall("%(.)", fmt)) - set("YmdHMS"):
+        return None
+    iso = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
+
+    def moment(values: pa.Array) -> tuple[pa.Array, pa.Array]:
+        parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
+        wire = pc.strftime(parsed, format=iso)
+        same = pc.equal(pc.strftime(parsed, format=fmt), values)
+        ok = pc.and_(pc.fill_null(same, False), _matches(pc.fill_null(wire, ""), _YEAR))
+        return ok, wire
+
+    return moment
 
 
 def fast_check(contract: Contract, column: Column) -> FastCheck | None:
@@ -374,9 +392,11 @@ def fast_check(contract: Contract, column: Column) -> FastCheck | None:
         return _fast_integer(column)
     if kind == "numeric":
         return _fast_numeric(column)
-    if kind == "timestamp" and column.format is None:
-        return _fast_iso_timestamp(column)
-    return None  # dates, booleans and formats: few distinct values, each converted once
+    if kind == "double":
+        return _fast_double(column)
+    if kind in ("date", "timestamp", "timestamptz") and column.format not in EPOCH_FORMATS:
+        return _fast_moment(column)
+    return None  # booleans, epochs: few distinct values, each converted once
 
 
 class ColumnRule:
@@ -390,46 +410,28 @@ class ColumnRule:
         nulls = contract.null_values_of(column, csv=csv)
         self.nulls = pa.array(sorted(nulls), pa.string()) if nulls else None
         self.nullable = column.nullable
-        self.double = column.column_type.kind == "double" and fast
-        self.double_ok = (
-            (lambda values: _float_bounds(values, _matches(values, _FLOAT_SYNTAX), column))
-            if self.double and contract.decimal_separator_of(column) == "."
-            else None
-        )
 
     def run(self, values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
         """(wire values, True where the value fails; None when none does)."""
         if self.trim:
             values = pc.utf8_trim(values, TRIMMED)
-        if self.fast is None and self.double_ok is None:
+        if self.fast is None:
             return self._convert_distinct(values, None)
+        try:
+            ok, wire = self.fast(values)
+        except pa.ArrowInvalid:  # a cast Arrow refuses: every value takes the converter
+            return self._convert_distinct(values, None)
+        ok = pc.fill_null(ok, False)
+        wire = values if wire is None else wire
         is_null = pc.is_null(values)
         if self.nulls is not None:
             is_null = pc.or_(is_null, pc.is_in(values, value_set=self.nulls))
-        wire = values
-        if self.double_ok is not None:
-            ok = self._doubles(values)
-            if ok is None:
-                return self._convert_distinct(values, None)
-            ok, wire = ok
-        else:
-            assert self.fast is not None
-            ok = pc.fill_null(self.fast(values), False)
         if self.nullable:
             wire = pc.if_else(is_null, "", wire)
             ok = pc.or_(ok, is_null)
         else:
             ok = pc.and_(ok, pc.invert(is_null))
         return self._convert_distinct(values, ok, wire)
-
-    def _doubles(self, values: pa.Array) -> tuple[pa.Array, pa.Array] | None:
-        assert self.double_ok is not None
-        ok = pc.fill_null(self.double_ok(values), False)
-        try:
-            numbers = pc.cast(pc.if_else(ok, values, "0"), pa.float64())
-        except pa.ArrowInvalid:
-            return None
-        return ok, pc.cast(numbers, pa.string())
 
     def _convert_distinct(
         self, values: pa.Array, ok: pa.Array | None, wire: pa.Array | None = None
