@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from batchpipe_common.contract_yaml import DuplicateKey, LineLoader, line_of, strip_lines
 
 LINEAGE_COLUMNS = ("_batch_id", "_source_row")
 """Columns the producer adds to every row on the wire; the sink adds ``_loaded_at``."""
@@ -344,60 +346,11 @@ class Contract(BaseModel):
         return (*self.column_names, *LINEAGE_COLUMNS)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key and sequence item."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise ContractError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[str(key)] = key_node.start_mark.line + 1
-    mapping["__lines__"] = lines
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-
-
-def _strip_lines(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k not in ("__lines__", "__line__")}
-    if isinstance(value, list):
-        return [_strip_lines(v) for v in value]
-    return value
-
-
-def _line_of(doc: Any, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest YAML node on ``loc`` that still exists in the document."""
-    line: int | None = doc.get("__line__") if isinstance(doc, dict) else None
-    node: Any = doc
-    for part in loc:
-        if isinstance(node, dict) and str(part) in node.get("__lines__", {}):
-            line = node["__lines__"][str(part)]
-            node = node[str(part)]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            if isinstance(node, dict):
-                line = node.get("__line__", line)
-        else:
-            break
-    return line
-
-
 def parse_contract(text: str, origin: str = "<contract>") -> Contract:
     """Parse and validate contract YAML text; errors name ``origin`` and the line."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except ContractError as exc:
+        doc = yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as exc:
         raise ContractError(f"{origin}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -406,12 +359,12 @@ def parse_contract(text: str, origin: str = "<contract>") -> Contract:
     if not isinstance(doc, dict):
         raise ContractError(f"{origin}: line 1: a contract must be a YAML mapping")
     try:
-        return Contract.model_validate(_strip_lines(doc))
+        return Contract.model_validate(strip_lines(doc))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-            line = _line_of(doc, loc)
+            line = line_of(doc, loc)
             field = ".".join(str(p) for p in loc) or "<contract>"
             problems.append(f"line {line}: {field}: {err['msg']}")
         raise ContractError(f"{origin}: " + "; ".join(problems)) from None
