@@ -116,7 +116,7 @@ def test_real_world_keys_load_with_their_defaults() -> None:
         (
             'type: "numeric(8,2)", decimal_separator',
             "type: text, decimal_separator",
-            "need type numeric",
+            "needs type numeric",
         ),
     ],
 )
