@@ -207,3 +207,32 @@ def validation_alone(rows: int, reps: int, measure: type[Measure]) -> list[Measu
     parquet.ratio = plain.median / parquet.median
     parquet.note = f"{parquet.ratio:.2f}x the values/s of the same rows as CSV"
     return results
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m bench.real_world``: only these rows, printed (``make bench`` runs them too)."""
+    import argparse
+    import shutil
+    import tempfile
+
+    from bench.run import Context, Measure, bank_file, log, stack_env, stage_end_to_end
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--reps", type=int, default=3)
+    args = parser.parse_args(argv)
+    env = stack_env()
+    work = Path(tempfile.mkdtemp(prefix="batchpipe-bench-"))
+    ctx = Context(env=env, work=work, token=env.get("BATCHPIPE_API_TOKEN", ""))
+    seed = time.time_ns() % 1_000_000_007
+    try:
+        pairs = dirty_pairs(ctx, args.rows, args.reps, seed, bank_file, stage_end_to_end, Measure)
+        for m in [*pairs, *validation_alone(args.rows, args.reps, Measure)]:
+            spread = ", ".join(f"{s:.2f}" for s in m.seconds)
+            log(f"{m.name}: {m.rate:,.0f} rows/s (s: {spread}) {m.note}")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -24,6 +24,7 @@ import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -40,6 +41,7 @@ FastCheck = Callable[[pa.Array], tuple[pa.Array, pa.Array | None]]
 """(True where a non-null value is valid, its wire form or None when that is the value itself);
 it only accepts what the exact converter accepts, with the same wire form."""
 
+Number = TypeVar("Number", int, float)
 INT_RANGE = {"integer": (-(2**31), 2**31 - 1), "bigint": (-(2**63), 2**63 - 1)}
 DEFAULT_TRUE = ("true", "t", "yes", "y", "1")
 DEFAULT_FALSE = ("false", "f", "no", "n", "0")
@@ -95,6 +97,24 @@ def _text(column: Column) -> TypedConverter:
     return convert_text
 
 
+def _number(parse: Callable[[str], Number], value: str, reason: str) -> Number:
+    """``int``/``float`` of the text, without their ``_`` digit groups; else ``reason``."""
+    if "_" in value:
+        raise ValueError(reason)
+    try:
+        return parse(value)
+    except ValueError:
+        raise ValueError(reason) from None
+
+
+def _in_range(number: Any, shown: str, low: tuple[Any, object], high: tuple[Any, object]) -> None:
+    """Raise the reason when ``number`` is outside (low, shown low) .. (high, shown high)."""
+    if number < low[0]:
+        raise ValueError(f"{shown} is below the minimum {low[1]}")
+    if number > high[0]:
+        raise ValueError(f"{shown} is above the maximum {high[1]}")
+
+
 def _int_bounds(column: Column) -> tuple[int, int]:
     low, high = INT_RANGE[column.column_type.kind]
     if column.checks.min is not None:
@@ -109,16 +129,8 @@ def _integer(column: Column) -> TypedConverter:
     reason = f"not an {column.column_type.kind}"
 
     def convert_int(value: str) -> str:
-        if "_" in value:
-            raise ValueError(reason)
-        try:
-            number = int(value)
-        except ValueError:
-            raise ValueError(reason) from None
-        if number < low:
-            raise ValueError(f"{number} is below the minimum {low}")
-        if number > high:
-            raise ValueError(f"{number} is above the maximum {high}")
+        number = _number(int, value, reason)
+        _in_range(number, str(number), (low, low), (high, high))
         return str(number)
 
     return convert_int
@@ -158,6 +170,8 @@ def _numeric(column: Column, separator: str) -> TypedConverter:
     fullmatch = re.compile(numeric_pattern(column), re.ASCII).fullmatch
     point = _decimal_point(column, separator)
     cmin, cmax = column.checks.min, column.checks.max
+    low = cmin if cmin is not None else Decimal("-Infinity")
+    high = cmax if cmax is not None else Decimal("Infinity")
     reason = f"not a {ctype} value (plain decimal, at most {whole} digits before the point"
     reason += f" and {scale} after)"
 
@@ -165,11 +179,7 @@ def _numeric(column: Column, separator: str) -> TypedConverter:
         value = point(value)
         if fullmatch(value) is None:
             raise ValueError(reason)
-        exact = Decimal(value)
-        if cmin is not None and exact < cmin:
-            raise ValueError(f"{value} is below the minimum {cmin}")
-        if cmax is not None and exact > cmax:
-            raise ValueError(f"{value} is above the maximum {cmax}")
+        _in_range(Decimal(value), value, (low, cmin), (high, cmax))
         return value
 
     return convert_numeric
@@ -183,18 +193,10 @@ def _double(column: Column, separator: str) -> TypedConverter:
 
     def convert_double(value: str) -> str:
         value = point(value)
-        if "_" in value:
-            raise ValueError("not a double")
-        try:
-            number = float(value)
-        except ValueError:
-            raise ValueError("not a double") from None
+        number = _number(float, value, "not a double")
         if math.isnan(number) and (cmin is not None or cmax is not None):
             raise ValueError("NaN cannot be checked against min/max")
-        if number < low:
-            raise ValueError(f"{value} is below the minimum {cmin}")
-        if number > high:
-            raise ValueError(f"{value} is above the maximum {cmax}")
+        _in_range(number, value, (low, cmin), (high, cmax))
         return double_text(number)
 
     return convert_double
