@@ -283,3 +283,15 @@ def test_a_local_stream_is_validated_without_servers(bank: Contract) -> None:
     assert progress.rows_rejected == len(sample.bad) == len(outbox.dead_letters)
     assert {int(r[-1]): r[:-2] for r in outbox.rows()} == sample.good
     assert {d["source_row"] for d in outbox.dead_letters} == set(sample.bad)
+
+
+def test_a_blank_line_of_a_one_column_file_is_a_blank_line() -> None:
+    contract = parse_contract(
+        "name: one\nversion: 1\nformat: csv\ncolumns: [{source: a, name: a, type: text}]\n"
+        "raw_table: raw.one\ntopic: one\n"
+    )
+    writer, outbox = writer_for(contract)
+    produce_csv(io.BytesIO(b"a\nx\n\ny\n"), writer)
+    assert [r[0] for r in outbox.rows()] == ["x", "y"]
+    (letter,) = outbox.dead_letters
+    assert (letter["source_row"], letter["errors"][0]["reason"]) == (2, "blank line")

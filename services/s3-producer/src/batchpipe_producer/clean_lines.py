@@ -71,6 +71,8 @@ class CleanBlockParser:
 
     def parse(self, data: bytes, lines: int, width: int) -> CleanRows:
         """The ``lines`` lines of ``data`` (clean, UTF-8) as ``width`` string columns."""
+        if width == 1:  # Arrow would read a blank line as an empty value, not a blank line
+            return self._split(data, lines, width)
         names = [f"f{i}" for i in range(width)]
         read = pa_csv.ReadOptions(
             column_names=names, use_threads=False, block_size=max(len(data), 1) + 1
