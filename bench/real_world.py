@@ -86,7 +86,9 @@ def dirty_pairs(
         for rep in range(reps):
             clean_path = bank_file(ctx.work, rows, seed + 2 * rep)
             dirty_path = ctx.work / f"dirty-{every}-{seed + 2 * rep + 1}.csv"
-            make_dirty(bank_file(ctx.work, rows, seed + 2 * rep + 1), dirty_path, every)
+            source = bank_file(ctx.work, rows, seed + 2 * rep + 1)
+            make_dirty(source, dirty_path, every)
+            source.unlink()
             clean.seconds.append(end_to_end(ctx, clean_path))
             dirty.seconds.append(end_to_end(ctx, dirty_path))
             ratios.append(clean.seconds[-1] / dirty.seconds[-1])
