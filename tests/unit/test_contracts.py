@@ -127,3 +127,11 @@ def test_real_world_keys_are_checked(old: str, new: str, message: str) -> None:
         parse_contract(broken, "orders.yaml")
     assert message in str(info.value)
     assert f"line {_line_of(broken, new)}:" in str(info.value)
+
+
+def test_the_documented_example_is_a_valid_contract() -> None:
+    page = (REPO_ROOT / "docs" / "contracts.md").read_text()
+    example = page.split("## Keys for real-world files", 1)[1].split("```yaml\n", 1)[1]
+    contract = parse_contract(example.split("```", 1)[0], "docs/contracts.md")
+    assert contract.extra_columns == "ignore" and contract.dialect.escape == "\\"
+    assert contract.null_values == ("", "NA", "N/A", "-", "\\N")
