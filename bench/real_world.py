@@ -222,14 +222,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--no-validation-alone", action="store_true")
     args = parser.parse_args(argv)
     env = stack_env()
     work = Path(tempfile.mkdtemp(prefix="batchpipe-bench-"))
     ctx = Context(env=env, work=work, token=env.get("BATCHPIPE_API_TOKEN", ""))
     seed = time.time_ns() % 1_000_000_007
     try:
-        pairs = dirty_pairs(ctx, args.rows, args.reps, seed, bank_file, stage_end_to_end, Measure)
-        for m in [*pairs, *validation_alone(args.rows, args.reps, Measure)]:
+        results = dirty_pairs(ctx, args.rows, args.reps, seed, bank_file, stage_end_to_end, Measure)
+        if not args.no_validation_alone:
+            results += validation_alone(args.rows, args.reps, Measure)
+        for m in results:
             spread = ", ".join(f"{s:.2f}" for s in m.seconds)
             log(f"{m.name}: {m.rate:,.0f} rows/s (s: {spread}) {m.note}")
     finally:
