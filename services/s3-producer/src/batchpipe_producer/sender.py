@@ -24,8 +24,8 @@ HANDOFF_WINDOW = 4
 """Submissions (a chunk, or up to 256 dead letters) the parser may be ahead of the loop."""
 DEAD_LETTERS_IN_FLIGHT = 1024
 """Unacknowledged dead letters at most: a slot each, apart from the chunks' ``max_in_flight``
-(a dead letter is under ~10 KB: a raw line cut at 4 KiB and short reasons), so that a file
-with many bad rows is not held to ``max_in_flight`` small messages per broker round trip."""
+(a dead letter is small: its raw line is cut at 4 KiB), so that a file with many bad rows is
+not held to ``max_in_flight`` small messages per broker round trip."""
 
 
 class SendFailed(Exception):
