@@ -62,7 +62,10 @@ bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/b
 	@scripts/setup.sh bench
 	@$(VENV)/batchpipe stack up
 	@$(VENV)/python -m bench.run
+	@$(VENV)/python -m bench.cli_startup
 
+# The Docker targets need Docker (with Compose v2.23+), make and a POSIX shell, nothing else:
+# no Python, Java, Maven or PostgreSQL on the host.
 .PHONY: up
 up: ## Docker: build the images, start the whole stack, wait until every service is healthy
 	@sh infra/docker/write-env.sh .env.example .env
@@ -70,10 +73,11 @@ up: ## Docker: build the images, start the whole stack, wait until every service
 	docker compose up --build --detach --wait --wait-timeout 900
 	@docker compose ps
 
+COMPOSE_DEMO_ARGS ?=
 .PHONY: compose-demo
 compose-demo: ## Docker: a 1M-row sample through batchpipe_ingest via Airflow's REST API (after `make up`)
-	@scripts/setup.sh services
-	@$(VENV)/python infra/docker/compose_demo.py
+	@mkdir -p data/inbox
+	docker compose run --rm --build --user "$$(id -u):$$(id -g)" demo $(COMPOSE_DEMO_ARGS)
 
 .PHONY: down
 down: ## Docker: stop the stack (data kept in volumes; `docker compose down -v` deletes it)

@@ -18,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -229,7 +230,8 @@ def main(argv: list[str] | None = None) -> None:
     ctx = Context(env=env, work=work, token=env.get("BATCHPIPE_API_TOKEN", ""))
     seed = time.time_ns() % 1_000_000_007
     try:
-        results = dirty_pairs(ctx, args.rows, args.reps, seed, bank_file, stage_end_to_end, Measure)
+        end_to_end = partial(stage_end_to_end, parts={})
+        results = dirty_pairs(ctx, args.rows, args.reps, seed, bank_file, end_to_end, Measure)
         if not args.no_validation_alone:
             results += validation_alone(args.rows, args.reps, Measure)
         for m in results:

@@ -1,14 +1,20 @@
 """``make bench``: batchpipe side by side with the physical limit and the usual alternatives.
 
-One machine, one run, the same generated bank file. The baselines load a fresh table every
-repetition; batchpipe appends a new batch (new content, so a new batch id) to its raw table
-every repetition, as it does in production, and its ledger and dbt state are left consistent:
+One machine, one run, the same generated bank file. Every figure is measured **in pairs**: right
+before each measurement, PostgreSQL's server-side COPY of the same file (the limit) is timed, and
+a row's speed is the median of its per-pair ratios (measurement rate / COPY rate), reported with
+the range of the COPY's own absolute speed over those pairs, so that a busy machine moves both
+sides of a ratio, not the ratio. The baselines load a fresh table every repetition; batchpipe
+appends a new batch (new content, so a new batch id) to its raw table every repetition, as it
+does in production, and its ledger and dbt state are left consistent:
 
 1. the limit: server-side ``COPY ... FROM '<file>'`` into the same PostgreSQL;
 2. the tutorial loader: pandas + one INSERT per row (on 100k rows, rate only);
 3. dlt: idiomatic ``filesystem | read_csv`` and its fastest path (``read_csv_duckdb`` + csv loader);
-4. batchpipe's sink alone: a batch already in Kafka -> rows committed in PostgreSQL;
-5. batchpipe end to end: local file -> S3 -> Kafka -> raw table, reconciled in the ledger;
+4. batchpipe's sink alone: a batch already in Kafka -> rows committed in PostgreSQL, with one
+   and with two sink replicas;
+5. batchpipe end to end: local file -> S3 -> Kafka -> raw table, reconciled in the ledger (one
+   and two replicas), with each stage's share (upload, produce, the sink's tail after it);
 6. the same plus ``dbt build`` of the marts;
 the scaling curve (end-to-end time and peak RSS for several file sizes), and real-world files
 (``bench/real_world.py``: dirty rows end to end, null markers, formats, Parquet, JSON Lines).
@@ -32,6 +38,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import asyncpg
@@ -40,7 +47,9 @@ import httpx
 from batchpipe_cli.generate import generate_bank_file
 from batchpipe_cli.stack.config import StackConfig
 from batchpipe_cli.stack.envfile import read_env_file, stack_environment
+from batchpipe_cli.stack.manager import scale_sink
 from batchpipe_cli.stack.manager import status as stack_status
+from batchpipe_cli.stack.services import SERVICE_SPECS, Service
 from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
@@ -65,6 +74,10 @@ class Measure:
     seconds: list[float] = field(default_factory=list)
     rss_mb: dict[str, float] = field(default_factory=dict)
     note: str = ""
+    reference_seconds: list[float] = field(default_factory=list)
+    """server-side COPY of the same file, timed right before each measurement"""
+    parts: dict[str, list[float]] = field(default_factory=dict)
+    """seconds of each stage within a measurement (end to end: upload, produce, sink tail)"""
     ratio: float | None = None
     """Against its paired baseline (``bench.real_world``), when it has one."""
 
@@ -75,6 +88,25 @@ class Measure:
     @property
     def rate(self) -> float:
         return self.rows / self.median
+
+    @property
+    def paired_ratio(self) -> float | None:
+        """Median over the pairs of (this rate / the same file's COPY rate)."""
+        pairs = list(zip(self.reference_seconds, self.seconds, strict=False))
+        if not pairs:
+            return None
+        return statistics.median(ref / s for ref, s in pairs)
+
+    @property
+    def reference_rates(self) -> tuple[float, float] | None:
+        if not self.reference_seconds:
+            return None
+        return self.rows / max(self.reference_seconds), self.rows / min(self.reference_seconds)
+
+    def pair(self, ctx: Context, path: Path, measure: Callable[[], float]) -> None:
+        """Time the limit on ``path``, then ``measure`` (which loads the same file)."""
+        self.reference_seconds.append(asyncio.run(copy_limit(ctx, path)))
+        self.seconds.append(measure())
 
 
 @dataclass
@@ -205,28 +237,47 @@ async def upload(client: httpx.AsyncClient, ctx: Context, name: str) -> str:
     return str(resp.json()["s3_uri"])
 
 
-async def sink_alone(ctx: Context, name: str) -> float:
-    """Pause the sink, produce the whole batch into Kafka, then time the sink draining it."""
-    sink = ctx.url("BATCHPIPE_SINK_URL")
+def sink_urls() -> list[str]:
+    """Every sink replica's URL, as the stack's configuration names them."""
+    config = StackConfig.load()
+    spec = next(s for s in SERVICE_SPECS if s.name == "pg-sink")
+    return [Service(config, spec, n).url for n in range(1, config.sink_replicas + 1)]
+
+
+async def sink_alone(ctx: Context, name: str, sinks: list[str]) -> float:
+    """Pause every sink replica, produce the whole batch into Kafka, then time the replicas
+    draining it."""
     async with httpx.AsyncClient(timeout=600) as client:
         s3_uri = await upload(client, ctx, name)
-        (await client.post(f"{sink}/v1/pause", headers=ctx.headers)).raise_for_status()
+        for sink in sinks:
+            (await client.post(f"{sink}/v1/pause", headers=ctx.headers)).raise_for_status()
         try:
             batch_id = await produce(client, ctx, s3_uri)
         finally:
-            (await client.post(f"{sink}/v1/resume", headers=ctx.headers)).raise_for_status()
+            for sink in sinks:
+                (await client.post(f"{sink}/v1/resume", headers=ctx.headers)).raise_for_status()
         started = time.perf_counter()
         await wait_loaded(client, ctx, batch_id)
         return time.perf_counter() - started
 
 
-async def end_to_end(ctx: Context, name: str) -> float:
+async def end_to_end(ctx: Context, name: str, parts: dict[str, list[float]] | None = None) -> float:
     """Local file (in the inbox) -> S3 -> Kafka -> raw table, until the ledger reconciles."""
     started = time.perf_counter()
     async with httpx.AsyncClient(timeout=600) as client:
         s3_uri = await upload(client, ctx, name)
+        uploaded = time.perf_counter()
         batch_id = await produce(client, ctx, s3_uri)
+        produced = time.perf_counter()
         ledger = await wait_loaded(client, ctx, batch_id)
+    if parts is not None:
+        done = time.perf_counter()
+        for part, seconds in (
+            ("upload", uploaded - started),
+            ("produce", produced - uploaded),
+            ("sink tail", done - produced),
+        ):
+            parts.setdefault(part, []).append(seconds)
     expected, loaded, rejected = ledger["expected"], ledger["loaded"], ledger["rejected"]
     assert isinstance(expected, dict)
     assert isinstance(loaded, dict)
@@ -252,16 +303,21 @@ def dbt_build(ctx: Context) -> float:
     return time.perf_counter() - started
 
 
-def stage_sink_alone(ctx: Context, path: Path) -> float:
-    return asyncio.run(sink_alone(ctx, to_inbox(ctx, path)))
+Parts = dict[str, list[float]]
+Stage = Callable[[Context, Path, Parts], float]
+"""A batchpipe stage run on a file; end to end records its parts' seconds."""
 
 
-def stage_end_to_end(ctx: Context, path: Path) -> float:
-    return asyncio.run(end_to_end(ctx, to_inbox(ctx, path)))
+def stage_sink_alone(ctx: Context, path: Path, _parts: Parts) -> float:
+    return asyncio.run(sink_alone(ctx, to_inbox(ctx, path), sink_urls()))
 
 
-def stage_with_dbt(ctx: Context, path: Path) -> float:
-    return stage_end_to_end(ctx, path) + dbt_build(ctx)
+def stage_end_to_end(ctx: Context, path: Path, parts: Parts) -> float:
+    return asyncio.run(end_to_end(ctx, to_inbox(ctx, path), parts))
+
+
+def stage_with_dbt(ctx: Context, path: Path, _parts: Parts) -> float:
+    return stage_end_to_end(ctx, path, {}) + dbt_build(ctx)
 
 
 # --- the run -------------------------------------------------------------------------------
@@ -290,18 +346,19 @@ def run(args: argparse.Namespace) -> list[Measure]:
     ctx = Context(env=env, work=work, token=env.get("BATCHPIPE_API_TOKEN", ""))
     rows, reps = args.rows, args.reps
     results: list[Measure] = []
+    replicas = config.sink_replicas
     try:
         base = bank_file(work, rows, seed=1)
         limit = Measure("server-side COPY (the limit)", rows)
         for _ in range(reps):
-            limit.seconds.append(asyncio.run(copy_limit(ctx, base)))
+            limit.pair(ctx, base, lambda: asyncio.run(copy_limit(ctx, base)))
         log(f"limit: {limit.rate:,.0f} rows/s")
         results.append(limit)
 
         small = bank_file(work, min(rows, args.insert_rows), seed=1)
         insert = Measure("pandas + INSERT per row", min(rows, args.insert_rows))
-        insert.seconds.append(baseline(ctx, "pandas-insert", small, insert.rows))
-        insert.note = f"on {insert.rows:,} rows, rate only"
+        insert.pair(ctx, small, lambda: baseline(ctx, "pandas-insert", small, insert.rows))
+        insert.note = f"on {insert.rows:,} rows"
         results.append(insert)
         log(f"pandas insert: {insert.rate:,.0f} rows/s")
 
@@ -309,44 +366,49 @@ def run(args: argparse.Namespace) -> list[Measure]:
         for loader, label in dlt_loaders:
             m = Measure(label, rows)
             for _ in range(reps):
-                m.seconds.append(baseline(ctx, loader, base, rows))
+                m.pair(ctx, base, partial(baseline, ctx, loader, base, rows))
             results.append(m)
             log(f"{label}: {m.rate:,.0f} rows/s")
 
-        stages: tuple[tuple[str, Callable[[Context, Path], float]], ...] = (
-            ("batchpipe sink alone", stage_sink_alone),
-            ("batchpipe end to end", stage_end_to_end),
-            ("batchpipe end to end + dbt build", stage_with_dbt),
+        stages: tuple[tuple[str, int, Stage], ...] = (
+            ("batchpipe sink alone, 1 replica", 1, stage_sink_alone),
+            ("batchpipe sink alone, 2 replicas", 2, stage_sink_alone),
+            ("batchpipe end to end, 1 replica", 1, stage_end_to_end),
+            ("batchpipe end to end, 2 replicas", 2, stage_end_to_end),
+            ("batchpipe end to end + dbt build", 1, stage_with_dbt),
         )
         # a new seed per run: the same content would be the same batch id, which the
         # producer and the sink (rightly) treat as already done
         seed = time.time_ns() % 1_000_000_007
-        for label, stage in stages:
+        for label, sink_replicas, stage in stages:
+            scale_sink(config, sink_replicas, report=lambda _line: None)
+            config = StackConfig.load()
             m = Measure(label, rows)
             for _ in range(reps):
                 seed += 1
                 path = bank_file(work, rows, seed)
                 with PeakRss(service_pids(config)) as peak:
-                    m.seconds.append(stage(ctx, path))
+                    m.pair(ctx, path, partial(stage, ctx, path, m.parts))
                 for name, mb in peak.mb.items():
                     m.rss_mb[name] = max(m.rss_mb.get(name, 0.0), mb)
                 path.unlink()
             results.append(m)
-            log(f"{label}: {m.rate:,.0f} rows/s, peak RSS {m.rss_mb}")
+            log(f"{label}: {m.rate:,.0f} rows/s, {m.paired_ratio:.2f}x COPY, RSS {m.rss_mb}")
+        scale_sink(config, replicas, report=lambda _line: None)
 
         for size in args.scaling:
             m = Measure(f"scaling: end to end, {size:,} rows", size)
             seed += 1
             path = bank_file(work, size, seed)
             with PeakRss(service_pids(config)) as peak:
-                m.seconds.append(stage_end_to_end(ctx, path))
+                m.pair(ctx, path, partial(stage_end_to_end, ctx, path, m.parts))
             m.rss_mb = dict(peak.mb)
             path.unlink()
             results.append(m)
             log(f"{m.name}: {m.median:.1f}s, peak RSS {m.rss_mb}")
 
         pairs = real_world.dirty_pairs(
-            ctx, rows, reps, seed + 1, bank_file, stage_end_to_end, Measure
+            ctx, rows, reps, seed + 1, bank_file, partial(stage_end_to_end, parts={}), Measure
         )
         for m in [*pairs, *real_world.validation_alone(rows, reps, Measure)]:
             results.append(m)

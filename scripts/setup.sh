@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what batchpipe needs on a fresh machine, and nothing twice:
-#   system: PostgreSQL server binaries, Java 17+, Maven (Debian packages, when root);
+#   system: PostgreSQL server binaries, Java 17+, Maven (Debian packages, when root): only for
+#           the local stack (`all`, `system`); no other target looks for them;
 #   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow).
-# Usage: scripts/setup.sh [all|services|dbt|airflow|bench]   (default: all)
+# The Docker path (`make up`, `make compose-demo`) needs none of this: only Docker.
+# Usage: scripts/setup.sh [all|system|services|dbt|airflow|bench]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -23,11 +25,13 @@ java_ok() {
   [ -n "$v" ] && [ "$v" -ge 17 ]
 }
 
-apt_missing=()
-have_pg || apt_missing+=(postgresql postgresql-client)
-java_ok || apt_missing+=(openjdk-17-jre-headless)
-command -v mvn >/dev/null 2>&1 || apt_missing+=(maven)
-if [ ${#apt_missing[@]} -gt 0 ]; then
+# the local stack's servers (`batchpipe stack up`): PostgreSQL, Java for Kafka, Maven for its jars
+setup_system() {
+  local apt_missing=()
+  have_pg || apt_missing+=(postgresql postgresql-client)
+  java_ok || apt_missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || apt_missing+=(maven)
+  [ ${#apt_missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian packages: ${apt_missing[*]}"
     export DEBIAN_FRONTEND=noninteractive
@@ -36,7 +40,7 @@ if [ ${#apt_missing[@]} -gt 0 ]; then
   else
     die "missing system packages: ${apt_missing[*]} (install them, e.g. sudo apt-get install ${apt_missing[*]})"
   fi
-fi
+}
 
 if ! command -v uv >/dev/null 2>&1; then
   say "installing uv from PyPI"
@@ -87,11 +91,12 @@ setup_bench() {
 }
 
 case "$what" in
-  all) setup_services; setup_dbt; setup_airflow; setup_bench ;;
+  all) setup_system; setup_services; setup_dbt; setup_airflow; setup_bench ;;
+  system) setup_system ;;
   services) setup_services ;;
   dbt) setup_dbt ;;
   airflow) setup_airflow ;;
   bench) setup_services; setup_bench ;;
-  *) die "unknown target $what (all|services|dbt|airflow|bench)" ;;
+  *) die "unknown target $what (all|system|services|dbt|airflow|bench)" ;;
 esac
 say "ready"

@@ -8,7 +8,6 @@ topics and bucket the way the local stack does, and yields the same BATCHPIPE_* 
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 
@@ -37,23 +36,6 @@ def container_stack() -> Iterator[dict[str, str]]:
         )
         wait_for_logs(s3, "Start Seaweed S3 API Server", timeout=60)
         host, port = pg.get_container_host_ip(), pg.get_exposed_port(5432)
-        subprocess.run(
-            [
-                "psql",
-                f"postgresql://postgres:{PASSWORD}@{host}:{port}/postgres",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-v",
-                f"sink_password={PASSWORD}",
-                "-v",
-                f"dbt_password={PASSWORD}",
-                "-v",
-                f"airflow_password={PASSWORD}",
-                "-f",
-                str(REPO_ROOT / "infra" / "postgres" / "init.sql"),
-            ],
-            check=True,
-        )
         s3_url = f"http://{s3.get_container_host_ip()}:{s3.get_exposed_port(8333)}"
         env = {
             "BATCHPIPE_KAFKA_BOOTSTRAP": kafka.get_bootstrap_server(),
@@ -71,31 +53,25 @@ def container_stack() -> Iterator[dict[str, str]]:
             "BATCHPIPE_S3_SECRET_ACCESS_KEY": "any",
             "BATCHPIPE_CONTRACTS_DIR": str(REPO_ROOT / "contracts"),
         }
-        asyncio.run(_create_topics_and_bucket(env))
+        asyncio.run(_provision(env))
         yield env
 
 
-async def _create_topics_and_bucket(env: dict[str, str]) -> None:
-    from aiokafka.admin import NewTopic
+async def _provision(env: dict[str, str]) -> None:
+    """The roles, schemas, bucket and topics, as the local stack and compose's init create them."""
+    from batchpipe_common.provision.bucket import ensure_bucket
+    from batchpipe_common.provision.database import RolePasswords, ensure_database
+    from batchpipe_common.provision.topics import ensure_topics, topic_specs
+    from batchpipe_common.settings import ServiceSettings
 
-    from batchpipe_common.contracts import load_contracts
-    from batchpipe_common.kafka import admin_client
-    from batchpipe_common.s3 import s3_client
-    from batchpipe_common.settings import EndpointSettings
-
-    settings = EndpointSettings(
+    passwords = RolePasswords(sink=PASSWORD, dbt=PASSWORD, airflow=PASSWORD)
+    await ensure_database(env["BATCHPIPE_PG_ADMIN_DSN"], passwords)
+    settings = ServiceSettings(
         kafka_bootstrap=env["BATCHPIPE_KAFKA_BOOTSTRAP"],
-        pg_dsn=env["BATCHPIPE_PG_DSN"],
         s3_endpoint_url=env["BATCHPIPE_S3_ENDPOINT_URL"],
+        s3_access_key_id=env["BATCHPIPE_S3_ACCESS_KEY_ID"],
+        s3_secret_access_key=env["BATCHPIPE_S3_SECRET_ACCESS_KEY"],
     )
-    admin = admin_client(settings)
-    await admin.start()
-    try:
-        topics = [NewTopic(settings.manifests_topic, 1, 1)]
-        for contract in load_contracts(REPO_ROOT / "contracts").values():
-            topics += [NewTopic(contract.topic, 6, 1), NewTopic(contract.dlq_topic, 3, 1)]
-        await admin.create_topics(topics)
-    finally:
-        await admin.close()
-    async with s3_client(settings) as s3:
-        await s3.create_bucket(Bucket=settings.s3_bucket)
+    await ensure_bucket(settings)
+    specs = topic_specs(REPO_ROOT / "contracts", settings.manifests_topic)
+    await ensure_topics(settings.kafka_bootstrap, specs)

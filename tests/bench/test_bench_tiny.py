@@ -26,19 +26,27 @@ def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str
         "pandas + INSERT per row",
         "dlt read_csv",
         "dlt read_csv_duckdb + csv",
-        "batchpipe sink alone",
-        "batchpipe end to end",
+        "batchpipe sink alone, 1 replica",
+        "batchpipe sink alone, 2 replicas",
+        "batchpipe end to end, 1 replica",
+        "batchpipe end to end, 2 replicas",
         "batchpipe end to end + dbt build",
     ):
         assert expected in names
     for result in results:
         assert result["seconds"]
         assert all(s > 0 for s in result["seconds"])
-    services = next(r for r in results if r["name"] == "batchpipe end to end")["rss_mb"]
+        # measured in pairs: a COPY of the same file beside every measurement
+        assert len(result["copy_seconds"]) == len(result["seconds"])
+        assert result["x_copy_median_of_pairs"] > 0
+    e2e = next(r for r in results if r["name"] == "batchpipe end to end, 1 replica")
+    assert set(e2e["parts"]) == {"upload", "produce", "sink tail"}
+    services = e2e["rss_mb"]
     assert {"uploader", "s3-producer"} <= set(services)
     assert any(name.startswith("pg-sink") for name in services)
     page = (tmp_path / "benchmarks.md").read_text()
     assert "| target | measured | met |" in page
+    assert "x COPY (median of pairs)" in page
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
 
 

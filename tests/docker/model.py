@@ -30,17 +30,10 @@ from batchpipe_common.settings import REPO_ROOT
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 ENV_EXAMPLE = REPO_ROOT / ".env.example"
 WRITE_ENV = REPO_ROOT / "infra" / "docker" / "write-env.sh"
-SERVICE_DOCKERFILES = {
-    "uploader": REPO_ROOT / "services" / "uploader" / "Dockerfile",
-    "s3-producer": REPO_ROOT / "services" / "s3-producer" / "Dockerfile",
-    "pg-sink": REPO_ROOT / "services" / "pg-sink" / "Dockerfile",
-}
+SERVICES_DOCKERFILE = REPO_ROOT / "services" / "Dockerfile"
+"""The one Dockerfile of every batchpipe Python image (build arg ``PACKAGE``)."""
 AIRFLOW_DOCKERFILE = REPO_ROOT / "orchestration" / "Dockerfile"
-INIT_SCRIPTS = {
-    "kafka-init": REPO_ROOT / "infra" / "docker" / "init" / "create_topics.py",
-    "s3-init": REPO_ROOT / "infra" / "docker" / "init" / "create_bucket.py",
-}
-ALL_DOCKERFILES = (*SERVICE_DOCKERFILES.values(), AIRFLOW_DOCKERFILE)
+ALL_DOCKERFILES = (SERVICES_DOCKERFILE, AIRFLOW_DOCKERFILE)
 SERVICE_PORT = 8000
 """The port every batchpipe service container listens on."""
 CONTAINER_HOST = "0.0.0.0"  # noqa: S104 - a container listens on its own network namespace
@@ -161,6 +154,38 @@ def environment_of(service: Mapping[str, Any]) -> dict[str, str]:
         pairs = (item.split("=", 1) for item in env)
         return {key: value for key, value in pairs}
     return {key: "" if value is None else str(value) for key, value in env.items()}
+
+
+def build_args(service: Mapping[str, Any]) -> dict[str, str]:
+    """A service's ``build.args`` (mapping form) as strings."""
+    args = (service.get("build") or {}).get("args") or {}
+    return {key: str(value) for key, value in args.items()}
+
+
+def secret_sources(compose: Mapping[str, Any] | None = None) -> dict[str, str]:
+    """``{secret name: the .env variable it is made of}`` (top-level ``secrets:``)."""
+    top = (compose or raw_compose()).get("secrets") or {}
+    return {name: str(spec["environment"]) for name, spec in top.items()}
+
+
+def mounted_secrets(service: Mapping[str, Any]) -> dict[str, str]:
+    """``{file name in /run/secrets: secret name}`` of a service (short and long forms)."""
+    mounted = {}
+    for item in service.get("secrets") or []:
+        if isinstance(item, str):
+            mounted[item] = item
+        else:
+            mounted[str(item.get("target") or item["source"])] = str(item["source"])
+    return mounted
+
+
+def write_secret_files(service: Mapping[str, Any], env: Mapping[str, str], folder: Path) -> Path:
+    """The service's ``/run/secrets`` as compose would fill it from ``env`` (a ``.env``)."""
+    sources = secret_sources()
+    folder.mkdir(parents=True, exist_ok=True)
+    for target, name in mounted_secrets(service).items():
+        (folder / target).write_text(env[sources[name]])
+    return folder
 
 
 def one_shot_services(all_services: Mapping[str, Mapping[str, Any]]) -> set[str]:

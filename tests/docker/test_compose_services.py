@@ -1,17 +1,21 @@
-"""docker-compose.yml's services: health, start order, pinned images, scaling, commands."""
+"""docker-compose.yml's services: health, start order, pinned and built images, scaling,
+commands, what is mounted into them."""
 
 from __future__ import annotations
 
+import subprocess
 from typing import Any
 
 import pytest
 
 from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
+from batchpipe_common.settings import REPO_ROOT
+from tests import containers
 from tests.docker.model import (
     CONTAINER_HOST,
-    SERVICE_DOCKERFILES,
     SERVICE_PORT,
-    Dockerfile,
+    SERVICES_DOCKERFILE,
+    build_args,
     one_shot_services,
     raw_compose,
     services,
@@ -19,13 +23,12 @@ from tests.docker.model import (
 
 ALL = services()
 ONE_SHOTS = one_shot_services(ALL)
-LONG_RUNNING = sorted(set(ALL) - ONE_SHOTS)
+ON_REQUEST = {name for name, service in ALL.items() if service.get("profiles")}
+LONG_RUNNING = sorted(set(ALL) - ONE_SHOTS - ON_REQUEST)
+INFRASTRUCTURE = {"postgres", "kafka", "seaweedfs"}
 EXPECTED = {
-    "postgres",
-    "kafka",
-    "kafka-init",
-    "seaweedfs",
-    "s3-init",
+    *INFRASTRUCTURE,
+    "init",
     "uploader",
     "s3-producer",
     "pg-sink",
@@ -34,12 +37,14 @@ EXPECTED = {
     "airflow-scheduler",
     "airflow-dag-processor",
     "airflow-triggerer",
+    "demo",
 }
 
 
 def test_the_stack_has_every_part() -> None:
     assert set(ALL) == EXPECTED
-    assert {"kafka-init", "s3-init", "airflow-init"} == ONE_SHOTS
+    assert {"init", "airflow-init"} == ONE_SHOTS
+    assert {"demo"} == ON_REQUEST, "the demo client runs only with `docker compose run`"
 
 
 @pytest.mark.parametrize("name", LONG_RUNNING)
@@ -103,13 +108,80 @@ def test_published_ports_are_bound_to_loopback() -> None:
 @pytest.mark.parametrize("spec", SERVICE_SPECS, ids=[s.name for s in SERVICE_SPECS])
 def test_container_runs_the_command_the_local_stack_runs(spec: ServiceSpec) -> None:
     service = ALL[spec.name]
-    image_command = Dockerfile.parse(SERVICE_DOCKERFILES[spec.name]).final.exec_form("CMD")
-    command = service.get("command", image_command)
     assert "entrypoint" not in service
-    assert command == spec.argv(CONTAINER_HOST, SERVICE_PORT)
-    assert service["build"]["dockerfile"] == f"services/{spec.name}/Dockerfile"
+    assert service["command"] == spec.argv(CONTAINER_HOST, SERVICE_PORT)
+    assert REPO_ROOT / service["build"]["dockerfile"] == SERVICES_DOCKERFILE
+    assert build_args(service) == {"PACKAGE": f"batchpipe-{spec.name}"}
     health = " ".join(service["healthcheck"]["test"])
     assert f"http://127.0.0.1:{SERVICE_PORT}/readyz" in health
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_our_images_are_built_never_pulled(name: str) -> None:
+    """`docker compose up` or `pull` must not ask a registry for batchpipe/* first."""
+    service = ALL[name]
+    ours = service["image"].startswith("batchpipe/")
+    assert ours == ("build" in service), f"{name}: batchpipe/* images and only they are built"
+    if ours:
+        assert service.get("pull_policy") == "build", f"{name}: pull_policy: build"
+
+
+def test_every_image_name_is_built_from_one_place() -> None:
+    """Services sharing an image name build it the same way (same file, same arguments)."""
+    builds: dict[str, Any] = {}
+    for name, service in ALL.items():
+        if "build" in service:
+            assert builds.setdefault(service["image"], service["build"]) == service["build"], name
+
+
+@pytest.mark.parametrize("name", sorted(n for n in EXPECTED if n.startswith("airflow-")))
+def test_airflow_waits_for_infrastructure_and_init_only(name: str) -> None:
+    """As in Airflow's own compose file: a held pg-sink must not keep the scheduler down."""
+    allowed = {"postgres", "init", "airflow-init"} - {name}
+    assert set(ALL[name]["depends_on"]) <= allowed | INFRASTRUCTURE, name
+    assert "init" in ALL[name]["depends_on"]
+
+
+def _tracked(path: str) -> list[str]:
+    result = subprocess.run(
+        ["git", "ls-files", "--", path], capture_output=True, text=True, check=True, cwd=REPO_ROOT
+    )
+    return result.stdout.split()
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_no_checkout_path_is_bind_mounted_into_a_long_running_service(name: str) -> None:
+    """Code, scripts and configuration travel in the images or as `configs:`; a bind mount
+    is the user's data only (the inbox, read-only), never a file of the checkout."""
+    for volume in ALL[name].get("volumes", []):
+        source, target, *mode = str(volume).split(":")
+        if not source.startswith((".", "/", "~")):
+            continue  # a named volume
+        assert (target, mode) == ("/data/inbox", ["ro"]), f"{name}: {volume}"
+        assert not _tracked(source), f"{name}: {source} holds files of the checkout"
+
+
+def test_the_inbox_is_not_part_of_the_checkout() -> None:
+    ignored = subprocess.run(
+        ["git", "check-ignore", "-q", "data/inbox/x.csv"], cwd=REPO_ROOT, check=False
+    )
+    assert ignored.returncode == 0, "data/ is git-ignored"
+
+
+def test_configs_ship_scripts_to_images_we_do_not_build() -> None:
+    configs = raw_compose().get("configs") or {}
+    for name, config in configs.items():
+        assert (REPO_ROOT / config["file"]).is_file(), name
+    users = [n for n, s in ALL.items() for c in s.get("configs", []) if c["source"] in configs]
+    assert users == ["seaweedfs"], "batchpipe's own images carry their files"
+
+
+def test_server_images_match_the_testcontainers_path_and_the_local_kafka() -> None:
+    assert ALL["kafka"]["image"] == containers.KAFKA_IMAGE
+    assert ALL["postgres"]["image"] == containers.POSTGRES_IMAGE
+    assert ALL["seaweedfs"]["image"] == containers.SEAWEEDFS_IMAGE
+    pom = (REPO_ROOT / "infra" / "kafka" / "pom.xml").read_text()
+    assert f"<kafka.version>{ALL['kafka']['image'].split(':')[1]}</kafka.version>" in pom
 
 
 def test_uploader_and_airflow_see_the_same_inbox() -> None:

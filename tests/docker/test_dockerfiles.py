@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common.settings import REPO_ROOT
 from tests.docker.model import (
+    AIRFLOW_DOCKERFILE,
     ALL_DOCKERFILES,
-    CONTAINER_HOST,
-    SERVICE_DOCKERFILES,
     SERVICE_PORT,
+    SERVICES_DOCKERFILE,
     Dockerfile,
+    build_args,
     raw_compose,
 )
 
@@ -76,22 +76,21 @@ def test_base_images_are_pinned(dockerfile: Path) -> None:
         assert not stage.base.endswith(":latest")
 
 
-@pytest.mark.parametrize("service", SERVICE_DOCKERFILES)
-def test_service_image_follows_the_uv_guide(service: str) -> None:
+def test_service_image_follows_the_uv_guide() -> None:
     """Multi-stage; locked deps before code; no dev deps; slim runtime without uv; non-root."""
-    parsed = Dockerfile.parse(SERVICE_DOCKERFILES[service])
+    parsed = Dockerfile.parse(SERVICES_DOCKERFILE)
     builder, runtime = parsed.stage("builder"), parsed.final
     assert runtime.name != "builder" and runtime.base.endswith("-slim-bookworm")
     assert runtime.base == builder.base, "same Python in both stages (the venv links to it)"
     assert builder.env()["UV_COMPILE_BYTECODE"] == "1"
+    assert builder.all("ARG") == ["PACKAGE"], "one build argument chooses the package"
 
-    package = f"batchpipe-{service}"
     syncs = [args for args in builder.all("RUN") if "uv sync" in args]
     assert len(syncs) == 2, syncs
     deps_only, with_code = syncs
     for command in syncs:
         assert "--frozen" in command and "--no-dev" in command
-        assert f"--package {package}" in command
+        assert '--package "${PACKAGE}"' in command
     assert "--no-install-workspace" in deps_only
     assert "--no-editable" in with_code
 
@@ -105,26 +104,35 @@ def test_service_image_follows_the_uv_guide(service: str) -> None:
     assert any("--from=builder /app/.venv" in args for args in runtime.all("COPY"))
     user = runtime.all("USER")[-1]
     assert user.split(":")[0].isdigit() and int(user.split(":")[0]) != 0, "numeric non-root"
-
-
-@pytest.mark.parametrize("spec", SERVICE_SPECS, ids=[s.name for s in SERVICE_SPECS])
-def test_service_image_runs_the_local_stack_command_and_checks_its_health(
-    spec: ServiceSpec,
-) -> None:
-    runtime = Dockerfile.parse(SERVICE_DOCKERFILES[spec.name]).final
-    assert runtime.exec_form("CMD") == spec.argv(CONTAINER_HOST, SERVICE_PORT)
-    assert not runtime.all("ENTRYPOINT"), "CMD is the whole command line"
     assert runtime.all("EXPOSE") == [str(SERVICE_PORT)]
-    healthcheck = runtime.all("HEALTHCHECK")
-    assert len(healthcheck) == 1
-    assert f"http://127.0.0.1:{SERVICE_PORT}/healthz" in healthcheck[0]
-    assert "curl" not in healthcheck[0], "slim images have no curl"
     assert runtime.env()["BATCHPIPE_CONTRACTS_DIR"] == "/app/contracts"
     assert "contracts /app/contracts" in runtime.all("COPY")
 
 
+def test_one_dockerfile_builds_every_batchpipe_package() -> None:
+    """The former three copies of one file are one file; compose picks the package."""
+    assert not list((REPO_ROOT / "services").glob("*/Dockerfile"))
+    packages = {
+        build_args(s)["PACKAGE"]
+        for s in raw_compose()["services"].values()
+        if REPO_ROOT / s.get("build", {}).get("dockerfile", "-") == SERVICES_DOCKERFILE
+    }
+    assert packages == {
+        "batchpipe-uploader",
+        "batchpipe-s3-producer",
+        "batchpipe-pg-sink",
+        "batchpipe-cli",
+    }
+    for package in packages:
+        folder = package.removeprefix("batchpipe-")
+        assert (REPO_ROOT / "services" / folder / "pyproject.toml").exists(), package
+        assert f"COPY services/{folder}/src services/{folder}/src" in (
+            SERVICES_DOCKERFILE.read_text()
+        )
+
+
 def test_airflow_image_is_the_official_one_with_dbt_in_its_own_virtualenv() -> None:
-    parsed = Dockerfile.parse(REPO_ROOT / "orchestration" / "Dockerfile")
+    parsed = Dockerfile.parse(AIRFLOW_DOCKERFILE)
     assert [s.base for s in parsed.stages] == ["apache/airflow:3.3.2-python3.11"]
     stage = parsed.final
     runs = " ".join(stage.all("RUN"))
@@ -142,6 +150,10 @@ def test_airflow_image_is_the_official_one_with_dbt_in_its_own_virtualenv() -> N
         assert any(c.endswith(f" {source} {target}") for c in copies), source
     assert stage.env()["BATCHPIPE_DBT_EXECUTABLE"] == "/opt/dbt-venv/bin/dbt"
     assert stage.all("USER")[-1].startswith("50000"), "ends as the image's airflow user"
+    entrypoint = stage.exec_form("ENTRYPOINT")
+    assert entrypoint[:2] == ["/usr/bin/dumb-init", "--"], "the official image's init stays"
+    assert entrypoint[-2:] == ["/opt/batchpipe/bin/with_secrets.py", "/entrypoint"]
+    assert any(c.endswith(" /opt/batchpipe/bin/with_secrets.py") for c in copies)
 
 
 def _dockerignore_patterns() -> list[str]:

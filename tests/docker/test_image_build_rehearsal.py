@@ -13,6 +13,7 @@ import os
 import re
 import shlex
 import shutil
+import string
 import subprocess
 import sys
 from pathlib import Path
@@ -21,7 +22,7 @@ import pytest
 
 from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common.settings import REPO_ROOT
-from tests.docker.model import SERVICE_DOCKERFILES, Dockerfile, Stage
+from tests.docker.model import SERVICES_DOCKERFILE, Dockerfile, Stage, build_args, services
 
 
 def _copy(stage: Stage, args: str, workdir: Path) -> None:
@@ -38,8 +39,9 @@ def _copy(stage: Stage, args: str, workdir: Path) -> None:
             shutil.copy2(origin, folder / origin.name if folder == target else target)
 
 
-def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
-    """Replay the builder stage into ``scratch``; returns the virtualenv it built."""
+def rehearse_builder(dockerfile: Path, scratch: Path, arguments: dict[str, str]) -> Path:
+    """Replay the builder stage into ``scratch`` with the build ``arguments``; returns the
+    virtualenv it built."""
     uv = shutil.which("uv")
     assert uv, "uv is needed to rehearse the image build"
     builder = Dockerfile.parse(dockerfile).stage("builder")
@@ -49,6 +51,9 @@ def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
     # build-time speed-ups, not behaviour: skipped here (hard links instead of copies)
     env.update(UV_COMPILE_BYTECODE="0", UV_LINK_MODE="hardlink")
     env.pop("VIRTUAL_ENV", None)
+    for name in builder.all("ARG"):
+        assert name in arguments, f"build argument {name} not given"
+    env.update(arguments)
     workdir = scratch
     for keyword, args in builder.instructions:
         if keyword == "WORKDIR":
@@ -58,7 +63,7 @@ def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
             _copy(builder, args, workdir)
         elif keyword == "RUN":
             command = re.sub(r"--mount=\S+\s*", "", args).strip()
-            argv = shlex.split(command)
+            argv = shlex.split(string.Template(command).safe_substitute(arguments))
             assert argv[:2] == ["uv", "sync"], f"cannot rehearse RUN {command}"
             result = subprocess.run(
                 [uv, *argv[1:]], cwd=workdir, env=env, capture_output=True, text=True, check=False
@@ -67,9 +72,10 @@ def rehearse_builder(dockerfile: Path, scratch: Path) -> Path:
     return venv
 
 
-def _python(venv: Path, code: str) -> str:
+def _python(venv: Path, code: str, *argv: str) -> str:
+    """The venv's Python on ``-c code``, or on ``argv`` when ``code`` is empty."""
     result = subprocess.run(
-        [str(venv / "bin" / "python"), "-c", code],
+        [str(venv / "bin" / "python"), *(argv or ("-c", code))],
         capture_output=True,
         text=True,
         check=False,
@@ -84,7 +90,7 @@ def _python(venv: Path, code: str) -> str:
 def test_builder_stage_installs_the_service_and_nothing_else(
     spec: ServiceSpec, tmp_path: Path
 ) -> None:
-    venv = rehearse_builder(SERVICE_DOCKERFILES[spec.name], tmp_path)
+    venv = rehearse_builder(SERVICES_DOCKERFILE, tmp_path, build_args(services()[spec.name]))
     assert (venv / "bin" / "uvicorn").exists(), "the CMD's uvicorn"
     module, attribute = spec.app.split(":")
     where = _python(venv, f"import {module} as m; m.{attribute}; print(m.__file__)")
@@ -101,3 +107,20 @@ def test_builder_stage_installs_the_service_and_nothing_else(
         "print(E.model_fields['contracts_dir'].default_factory())",
     )
     assert contracts == "/app/contracts", "without a checkout, settings use the image's copy"
+
+
+def test_demo_image_holds_the_demo_client(tmp_path: Path) -> None:
+    """``make compose-demo`` runs the demo's entrypoint in the batchpipe-cli image."""
+    demo = services()["demo"]
+    venv = rehearse_builder(SERVICES_DOCKERFILE, tmp_path, build_args(demo))
+    python, module_flag, module = demo["entrypoint"]
+    assert (python, module_flag) == ("python", "-m")
+    assert "--rows" in _python(venv, "", "-m", module, "--help")
+
+
+def test_the_init_container_can_provision_from_its_image(tmp_path: Path) -> None:
+    init = services()["init"]
+    assert init["command"] == ["python", "-m", "batchpipe_common.provision"]
+    venv = rehearse_builder(SERVICES_DOCKERFILE, tmp_path, build_args(init))
+    found = _python(venv, "import batchpipe_common.provision.__main__ as m; print(m.main)")
+    assert found.startswith("<function main")

@@ -22,14 +22,15 @@ from tests.docker.model import (
     raw_compose,
     read_env_file,
     services,
+    write_secret_files,
 )
 
 DOCKER_DIR = REPO_ROOT / "infra" / "docker"
 SHELL_SCRIPTS = sorted(DOCKER_DIR.rglob("*.sh"))
 SHELLCHECK = Path(sys.executable).parent / "shellcheck"
-POSTGRES_INIT = DOCKER_DIR / "postgres" / "10-batchpipe-init.sh"
 SEAWEEDFS_START = DOCKER_DIR / "seaweedfs" / "start.sh"
 AIRFLOW_API_SERVER = DOCKER_DIR / "airflow" / "airflow-api-server.sh"
+WITH_SECRETS = DOCKER_DIR / "airflow" / "with_secrets.py"
 
 
 def _stub(bin_dir: Path, name: str, record: Path) -> None:
@@ -55,14 +56,6 @@ def _shell(script: Path) -> str:
     return "bash" if "bash" in script.read_text().splitlines()[0] else "sh"
 
 
-def _mount_target(service: str, source: str) -> str:
-    for volume in raw_compose()["services"][service]["volumes"]:
-        host, target = volume.split(":")[:2]
-        if host == source:
-            return str(target)
-    raise AssertionError(f"{service} does not mount {source}")
-
-
 @pytest.mark.parametrize("script", SHELL_SCRIPTS, ids=[s.name for s in SHELL_SCRIPTS])
 def test_shellcheck_passes(script: Path) -> None:
     result = subprocess.run(
@@ -74,41 +67,19 @@ def test_shellcheck_passes(script: Path) -> None:
     assert result.returncode == 0, result.stdout
 
 
-def test_postgres_init_runs_init_sql_with_every_password_it_needs(tmp_path: Path) -> None:
-    target = _mount_target("postgres", "./infra/postgres/init.sql")
-    assert _mount_target("postgres", "./infra/docker/postgres/10-batchpipe-init.sh") == (
-        "/docker-entrypoint-initdb.d/10-batchpipe-init.sh"
-    )
-    env = {k: v for k, v in services()["postgres"]["environment"].items()}
-    record = tmp_path / "psql.args"
-    _stub(tmp_path / "bin", "psql", record)
-    init_sql = REPO_ROOT / "infra" / "postgres" / "init.sql"
-    result = _run(POSTGRES_INIT, {**env, "BATCHPIPE_INIT_SQL": str(init_sql)}, tmp_path / "bin")
-    assert result.returncode == 0, result.stderr
-    args = record.read_text().splitlines()
-    assert args[args.index("-f") + 1] == str(init_sql)
-    assert "ON_ERROR_STOP=1" in args
-    given = dict(a.split("=", 1) for a in args if "_password=" in a)
-    needed = set(re.findall(r":'(\w+)'", init_sql.read_text()))
-    assert set(given) == needed
-    assert given["sink_password"] == env["PG_SINK_PASSWORD"]
-    assert given["airflow_password"] == env["PG_AIRFLOW_PASSWORD"]
-    assert target == "/opt/batchpipe/postgres/init.sql"
-    assert POSTGRES_INIT.read_text().count(target) == 1, "the script's default path"
-
-
-def test_postgres_init_names_a_missing_password(tmp_path: Path) -> None:
-    _stub(tmp_path / "bin", "psql", tmp_path / "psql.args")
-    env = {"PG_SINK_PASSWORD": "a", "PG_DBT_PASSWORD": "b"}
-    result = _run(POSTGRES_INIT, env, tmp_path / "bin")
-    assert result.returncode == 1
-    assert "PG_AIRFLOW_PASSWORD is not set" in result.stderr
-    assert not (tmp_path / "psql.args").exists()
-
-
-def test_seaweedfs_serves_s3_with_the_credentials_from_env(tmp_path: Path) -> None:
+def test_seaweedfs_serves_s3_with_the_credentials_from_env_and_its_secret(tmp_path: Path) -> None:
     compose = services()
-    env = dict(compose["seaweedfs"]["environment"])
+    seaweedfs = compose["seaweedfs"]
+    secrets = write_secret_files(seaweedfs, example_env(), tmp_path / "secrets")
+    env = dict(seaweedfs["environment"])
+    secret_file = env["S3_SECRET_ACCESS_KEY_FILE"]
+    assert secret_file.startswith("/run/secrets/")
+    env["S3_SECRET_ACCESS_KEY_FILE"] = str(secrets / Path(secret_file).name)
+    (config_mount,) = seaweedfs["configs"]
+    assert seaweedfs["entrypoint"] == ["/bin/sh", config_mount["target"]]
+    assert raw_compose()["configs"][config_mount["source"]]["file"] == (
+        f"./{SEAWEEDFS_START.relative_to(REPO_ROOT)}"
+    )
     config = tmp_path / "s3.json"
     record = tmp_path / "weed.args"
     _stub(tmp_path / "bin", "weed", record)
@@ -123,7 +94,7 @@ def test_seaweedfs_serves_s3_with_the_credentials_from_env(tmp_path: Path) -> No
     assert f"127.0.0.1:{port}/healthz" in " ".join(compose["seaweedfs"]["healthcheck"]["test"])
     identity = json.loads(config.read_text())["identities"][0]
     assert identity["credentials"] == [
-        {"accessKey": env["S3_ACCESS_KEY_ID"], "secretKey": env["S3_SECRET_ACCESS_KEY"]}
+        {"accessKey": env["S3_ACCESS_KEY_ID"], "secretKey": example_env()["S3_SECRET_ACCESS_KEY"]}
     ]
     assert {"Read", "Write", "List"} <= set(identity["actions"])
     assert config.stat().st_mode & 0o077 == 0, "the secret is readable by its owner only"
@@ -180,13 +151,50 @@ def test_write_env_fills_every_secret_and_never_overwrites(tmp_path: Path) -> No
 
 
 def test_compose_demo_puts_the_sample_where_the_containers_see_it(tmp_path: Path) -> None:
-    demo = load_script_module(DOCKER_DIR / "compose_demo.py")
-    env = {"BATCHPIPE_INBOX_HOST_DIR": "./data/inbox"}
-    assert demo.inbox_dir(env) == REPO_ROOT / "data" / "inbox"
-    mount = f"{env['BATCHPIPE_INBOX_HOST_DIR']}:/data/inbox:ro"
-    assert mount in services(example_env())["uploader"]["volumes"]
+    from batchpipe_cli import compose_demo
+
+    compose = services(example_env())
+    demo_inbox = next(v for v in compose["demo"]["volumes"] if ":/data/inbox" in v)
+    source = demo_inbox.split(":")[0]
+    assert f"{source}:/data/inbox:ro" in compose["uploader"]["volumes"]
+    assert compose["demo"]["environment"]["BATCHPIPE_INBOX_DIR"] == "/data/inbox"
     inbox = tmp_path / "inbox"
-    sample = demo.sample_file(inbox, rows=50)
+    sample = compose_demo.sample_file(inbox, rows=50)
     assert sample.relative_to(inbox).parts == ("bank_transactions", "demo-bank-50.csv")
     assert len(sample.read_text().splitlines()) == 51, "header and 50 rows"
     assert sample.stat().st_mode & 0o444 == 0o444, "readable by the containers' users"
+
+
+def test_with_secrets_fills_only_placeholders_of_secret_files(tmp_path: Path) -> None:
+    module = load_script_module(WITH_SECRETS)
+    (tmp_path / "pg_airflow_password").write_text("s3cret\n")
+    (tmp_path / "api_token").write_text("tok")
+    secrets = module.read_secrets(tmp_path)
+    assert secrets == {"PG_AIRFLOW_PASSWORD": "s3cret", "API_TOKEN": "tok"}
+    env = {
+        "CONN": "postgresql://airflow:${PG_AIRFLOW_PASSWORD}@postgres/airflow",
+        "JSON": '{"password": "${API_TOKEN}", "other": "${NOT_A_SECRET}"}',
+        "PLAIN": "x",
+    }
+    assert module.fill(env, secrets) == {
+        "CONN": "postgresql://airflow:s3cret@postgres/airflow",
+        "JSON": '{"password": "tok", "other": "${NOT_A_SECRET}"}',
+    }
+    assert module.read_secrets(tmp_path / "missing") == {}
+
+
+def test_with_secrets_runs_its_command_with_the_secrets_filled_in(tmp_path: Path) -> None:
+    (tmp_path / "airflow_fernet_key").write_text("key")
+    result = subprocess.run(
+        [sys.executable, str(WITH_SECRETS), "sh", "-c", 'printf %s "$AIRFLOW__CORE__FERNET_KEY"'],
+        env={
+            "PATH": os.environ["PATH"],
+            "BATCHPIPE_SECRETS_DIR": str(tmp_path),
+            "AIRFLOW__CORE__FERNET_KEY": "${AIRFLOW_FERNET_KEY}",
+        },
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == "key"

@@ -20,6 +20,12 @@ import pytest
 
 from tests.faults.pipeline import Verdict
 from tests.faults.stack import StackControl
+from tests.sink.conftest import (  # noqa: F401 - the sink tests' fixtures, for test_watchdog
+    dataset,
+    producer,
+    start_sink,
+    warehouse,
+)
 
 SEED = int(os.environ.get("BATCHPIPE_FAULT_SEED", random.randrange(1 << 30)))
 

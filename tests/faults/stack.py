@@ -174,6 +174,29 @@ class StackControl:
         recent = log.read_text(errors="replace")[-200_000:] if log.exists() else ""
         return any("already in use" in text or "is taken by" in text for text in (str(exc), recent))
 
+    # --- crashes -------------------------------------------------------------------------
+
+    def server_pid(self, name: str) -> int:
+        """The pid of ``postgres`` (the postmaster), ``kafka`` or ``s3``."""
+        servers: dict[str, type[Postgres | Kafka | S3Server]] = {
+            "postgres": Postgres,
+            "kafka": Kafka,
+            "s3": S3Server,
+        }
+        pid = servers[name](self.config).pid()
+        assert pid is not None, f"{name} is not running"
+        return pid
+
+    def crash(self, name: str) -> int:
+        """SIGKILL a server (``postgres``, ``kafka``, ``s3``) or a service (``s3-producer``,
+        ``pg-sink-N``); its pid. ``up`` restarts it."""
+        if name.startswith("pg-sink-"):
+            return self.kill_sink(int(name.rsplit("-", 1)[1]))
+        pid = self.producer_pid() if name == "s3-producer" else self.server_pid(name)
+        assert pid is not None, f"{name} is not running"
+        self.kill(pid)
+        return pid
+
     def stop_kafka(self) -> None:
         Kafka(self.config).stop()
 

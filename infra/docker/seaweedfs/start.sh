@@ -1,10 +1,14 @@
 #!/bin/sh
 # SeaweedFS in compose: master, volume server, filer and S3 gateway in one process
-# (`weed server -s3`), data under /data. The S3 identity (access key and secret from the
-# environment) is written to a file only this container reads; clients use path-style URLs.
+# (`weed server -s3`), data under /data. The S3 identity (the access key from the
+# environment, the secret from the file S3_SECRET_ACCESS_KEY_FILE, a compose secret) is written
+# to a file only this container reads; clients use path-style URLs.
 set -eu
 
 : "${S3_ACCESS_KEY_ID:?S3_ACCESS_KEY_ID is not set (see .env.example)}"
+if [ -n "${S3_SECRET_ACCESS_KEY_FILE:-}" ]; then
+    S3_SECRET_ACCESS_KEY="$(cat "$S3_SECRET_ACCESS_KEY_FILE")"
+fi
 : "${S3_SECRET_ACCESS_KEY:?S3_SECRET_ACCESS_KEY is not set (see .env.example)}"
 case "$S3_ACCESS_KEY_ID$S3_SECRET_ACCESS_KEY" in
     *[\"\\]*)

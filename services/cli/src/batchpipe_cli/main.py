@@ -1,7 +1,10 @@
 """The ``batchpipe`` command line: one sub-command module per area under ``commands/``.
 
 Each module in ``batchpipe_cli.commands`` exposes ``register(app)``; they are found at start,
-so adding an area never touches this file.
+so adding an area never touches this file. Start-up stays fast (``--help`` well under 0.3 s,
+``make bench`` measures it): a command module imports only typer at the top and everything
+else inside its commands, and help is plain click help (``rich_markup_mode=None``: typer's
+rich help alone takes longer to import than the whole budget).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ app = typer.Typer(
     help="batchpipe: local file -> S3 -> Kafka -> PostgreSQL -> dbt, orchestrated by Airflow.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,
 )
 
 for _module in sorted(m.name for m in pkgutil.iter_modules(commands.__path__)):

@@ -1,12 +1,15 @@
 """FastAPI pieces every service shares: health, readiness, Prometheus metrics, bearer auth.
 
-A service builds its app with ``create_app`` and passes a readiness probe; its own routers
-add the mutating endpoints, protected by the ``RequireToken`` dependency.
+A service builds its app with ``create_app`` and passes a readiness probe (and, optionally, a
+liveness probe); its own routers add the mutating endpoints, protected by the ``RequireToken``
+dependency. A request that fails because PostgreSQL, Kafka or S3 is down, restarting or
+recovering is answered 503 with the reason, never 500.
 """
 
 from __future__ import annotations
 
 import hmac
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from typing import Annotated, Any
@@ -17,7 +20,11 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, SecretStr
 
+from batchpipe_common import outages
+
 ReadinessProbe = Callable[[Request], Awaitable[dict[str, bool]]]
+LivenessProbe = Callable[[Request], Awaitable[str | None]]
+"""Returns why the process should be restarted, or None while it is live."""
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
 
 _bearer = HTTPBearer(auto_error=False)
@@ -25,6 +32,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 class Health(BaseModel):
     status: str
+    reason: str | None = None
 
 
 class Readiness(BaseModel):
@@ -77,14 +85,26 @@ def create_app(
     description: str,
     lifespan: Lifespan,
     readiness: ReadinessProbe,
+    liveness: LivenessProbe | None = None,
     version: str = "0.1.0",
 ) -> FastAPI:
     app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    for error_class in outages.DEPENDENCY_ERRORS:
+        app.add_exception_handler(error_class, _outage_or_error)
 
-    @app.get("/healthz", response_model=Health, tags=["health"])
-    async def healthz() -> Health:
-        """Alive: the process answers."""
-        return Health(status="ok")
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        tags=["health"],
+        responses={503: {"model": Health, "description": "stalled: restart the process"}},
+    )
+    async def healthz(request: Request) -> Any:
+        """Alive: the process answers and, where the service has a watchdog, makes progress."""
+        reason = await liveness(request) if liveness is not None else None
+        if reason is None:
+            return Health(status="ok")
+        body = Health(status="stalled", reason=reason)
+        return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.get(
         "/readyz",
@@ -105,6 +125,22 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+async def _outage_or_error(request: Request, exc: Exception) -> Response:
+    """503 naming the dependency when one is down; otherwise the usual 500 (logged)."""
+    dependency = outages.dependency_down(exc)
+    if dependency is None:
+        logging.getLogger("batchpipe.api").error(
+            "unhandled error in %s %s", request.method, request.url.path, exc_info=exc
+        )
+        return JSONResponse({"detail": "internal server error"}, status_code=500)
+    detail = f"{dependency} is unavailable ({type(exc).__name__}: {exc}); retry later"
+    return JSONResponse(
+        {"detail": detail[:500]},
+        status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+        headers={"Retry-After": "5"},
+    )
 
 
 async def noop_lifespan(app: FastAPI) -> AsyncIterator[None]:  # pragma: no cover - helper

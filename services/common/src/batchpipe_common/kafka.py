@@ -7,10 +7,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient
 
-from batchpipe_common.settings import EndpointSettings
+from batchpipe_common.settings import ServiceSettings
 
 
-def reliable_producer(settings: EndpointSettings, **overrides: Any) -> AIOKafkaProducer:
+def reliable_producer(settings: ServiceSettings, **overrides: Any) -> AIOKafkaProducer:
     """Idempotent, ``acks=all``, compressed, batched; ``max_request_size`` under the broker cap."""
     options: dict[str, Any] = {
         "bootstrap_servers": settings.kafka_bootstrap,
@@ -27,7 +27,7 @@ def reliable_producer(settings: EndpointSettings, **overrides: Any) -> AIOKafkaP
 
 
 def manual_commit_consumer(
-    settings: EndpointSettings, *topics: str, group_id: str, **overrides: Any
+    settings: ServiceSettings, *topics: str, group_id: str, **overrides: Any
 ) -> AIOKafkaConsumer:
     """A consumer-group member that never auto-commits and reads only committed data."""
     options: dict[str, Any] = {
@@ -43,5 +43,5 @@ def manual_commit_consumer(
     return AIOKafkaConsumer(*topics, **options)
 
 
-def admin_client(settings: EndpointSettings, **overrides: Any) -> AIOKafkaAdminClient:
+def admin_client(settings: ServiceSettings, **overrides: Any) -> AIOKafkaAdminClient:
     return AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap, **overrides)

@@ -8,7 +8,7 @@ from typing import Any
 from aiobotocore.config import AioConfig
 from aiobotocore.session import get_session
 
-from batchpipe_common.settings import EndpointSettings
+from batchpipe_common.settings import ServiceSettings
 
 
 def parse_s3_uri(uri: str) -> tuple[str, str]:
@@ -21,7 +21,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def s3_client(settings: EndpointSettings, **config: Any) -> AbstractAsyncContextManager[Any]:
+def s3_client(settings: ServiceSettings, **config: Any) -> AbstractAsyncContextManager[Any]:
     """``async with s3_client(settings) as s3: ...`` (path-style addressing, bounded retries)."""
     options: dict[str, Any] = {
         "s3": {"addressing_style": "path"},

@@ -1,12 +1,14 @@
-"""The sink's consumer loop: poll, apply in one transaction, then commit offsets.
+"""The sink's consumer loop: poll, apply in transactions, then commit offsets.
 
 One consumer-group member per process. Each poll batch (bounded by messages, bytes and time)
-is applied by ``Loader`` in one PostgreSQL transaction; only after it commits are the Kafka
-offsets committed (offset + 1 per partition). When PostgreSQL or Kafka fails, the batch is
-held: consumption is paused, the batch is retried with backoff, no offset is committed, and
-readiness reports the reason until the batch goes through. On a rebalance the listener waits
-for the in-flight transaction and commits its offsets before the partitions move. On stop the
-in-flight transaction finishes, its offsets are committed and the member leaves the group.
+is split by partition over ``sink_copy_connections`` PostgreSQL transactions that ``Loader``
+runs at once, while the next poll is fetched (``polling.Poller``); only after every one of
+them has committed are the Kafka offsets committed (offset + 1 per partition). When
+PostgreSQL or Kafka fails, the batch is held: consumption is paused, the batch is retried
+with backoff, no offset is committed, and readiness reports the reason until the batch goes
+through. On a rebalance the listener waits for the in-flight transaction and commits its
+offsets before the partitions move. On stop the in-flight transaction finishes, its offsets
+are committed and the member leaves the group.
 """
 
 from __future__ import annotations
@@ -15,8 +17,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Iterable
 from typing import TypeAlias
 
 import asyncpg
@@ -24,54 +25,25 @@ import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
-from pydantic import BaseModel
 
+from batchpipe_common import db
 from batchpipe_common.contracts import Contract
 from batchpipe_common.kafka import manual_commit_consumer
 from batchpipe_common.logging import bound_batch
 from batchpipe_sink import metrics
 from batchpipe_sink.ledger import mark_loaded
 from batchpipe_sink.loader import Loader, PollOutcome
-from batchpipe_sink.messages import TopicMap, UnknownColumns, decode
+from batchpipe_sink.messages import Message, TopicMap, UnknownColumns
+from batchpipe_sink.polling import Poll, Poller, split
 from batchpipe_sink.schema import SchemaMismatch, ensure_bookkeeping, ensure_raw_table
 from batchpipe_sink.settings import SinkSettings
+from batchpipe_sink.state import Backoff, ConsumerState
+from batchpipe_sink.watchdog import ProgressWatchdog, Verdict
 
 log = structlog.get_logger(__name__)
 
 CRASH_EXIT_CODE = 17
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
-
-
-class ConsumerState(BaseModel):
-    instance_id: str
-    group_id: str
-    running: bool
-    paused: bool
-    held: str | None
-    refused_contracts: dict[str, str]
-    assignment: list[str]
-
-
-@dataclass
-class _Pending:
-    """A polled batch not yet applied (held while PostgreSQL or Kafka is down)."""
-
-    records: list[Record]
-    offsets: dict[TopicPartition, int] = field(default_factory=dict)
-
-
-class _Backoff:
-    def __init__(self, initial: float, maximum: float) -> None:
-        self._initial, self._max = initial, maximum
-        self._next = initial
-
-    def next(self) -> float:
-        delay = self._next
-        self._next = min(self._max, self._next * 2)
-        return delay
-
-    def reset(self) -> None:
-        self._next = self._initial
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -99,12 +71,14 @@ class SinkConsumer:
         self._stopping = asyncio.Event()
         self._parked = asyncio.Event()
         self._wake = asyncio.Event()
-        self._pending: _Pending | None = None
+        self._pending: Poll | None = None
+        self._poller: Poller | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
         self._paused = False
-        self._backoff = _Backoff(settings.sink_retry_initial_s, settings.sink_retry_max_s)
+        self._backoff = Backoff(settings.sink_retry_initial_s, settings.sink_retry_max_s)
         self._task: asyncio.Task[None] | None = None
         self._crash_armed = settings.sink_crash_after_db_commit
+        self.watchdog = ProgressWatchdog(settings.sink_stall_ready_s, settings.sink_stall_live_s)
         self.held: str | None = "starting"
         self.refused: dict[str, str] = {}
 
@@ -129,6 +103,13 @@ class SinkConsumer:
             refused_contracts=dict(self.refused),
             assignment=sorted(f"{tp.topic}:{tp.partition}" for tp in assignment),
         )
+
+    def health(self) -> Verdict:
+        """The watchdog's verdict: stalled with lag means not ready, then not live."""
+        return self.watchdog.verdict(paused=self._paused, held=self.held)
+
+    def assigned(self) -> set[TopicPartition]:
+        return self._consumer.assignment() if self._consumer is not None else set()
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="pg-sink-consumer")
@@ -158,17 +139,24 @@ class SinkConsumer:
             self.held = "consumer loop failed (see the log)"
             raise
         finally:
+            if self._poller is not None:
+                await self._poller.rewind_prefetch()
             if self._consumer is not None:
                 async with self._lock:
                     await self._flush_offsets()
-                await self._consumer.stop()
-                log.info("left the consumer group", group_id=self._settings.sink_group_id)
+                try:
+                    await asyncio.wait_for(
+                        self._consumer.stop(), self._settings.sink_kafka_timeout_s
+                    )
+                    log.info("left the consumer group", group_id=self._settings.sink_group_id)
+                except TimeoutError:
+                    log.error("leaving the consumer group timed out; the broker will expire us")
 
     async def _prepare_tables(self) -> None:
         """Bookkeeping tables and raw tables; contracts that cannot be reconciled are refused."""
         while not self._stopping.is_set():
             try:
-                async with self._pool.acquire(timeout=10) as conn:
+                async with self._connection("preparing tables") as conn:
                     await ensure_bookkeeping(conn)
                     accepted = []
                     for contract in self._contracts:
@@ -203,12 +191,21 @@ class SinkConsumer:
             )
             consumer.subscribe(self._topics.topics, listener=_Rebalance(self))
             try:
-                await consumer.start()
-            except (KafkaError, OSError) as exc:
-                await consumer.stop()
-                await self._hold("kafka", f"joining the consumer group: {exc}")
+                await asyncio.wait_for(consumer.start(), s.sink_kafka_timeout_s)
+            except (KafkaError, OSError, TimeoutError) as exc:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(consumer.stop(), s.sink_kafka_timeout_s)
+                detail = str(exc) or f"no answer in {s.sink_kafka_timeout_s:g} s"
+                await self._hold("kafka", f"joining the consumer group: {detail}")
                 continue
             self._consumer = consumer
+            self._poller = Poller(
+                consumer,
+                self._topics,
+                timeout_ms=s.sink_poll_timeout_ms,
+                max_records=s.sink_poll_max_records,
+                max_bytes=s.sink_poll_max_bytes,
+            )
             self.held = None
             log.info("consumer started", group_id=s.sink_group_id, topics=self._topics.topics)
             return
@@ -216,31 +213,34 @@ class SinkConsumer:
     # --- the loop --------------------------------------------------------------------------
 
     async def _loop(self) -> None:
-        consumer = self._consumer
+        consumer, poller = self._consumer, self._poller
         assert consumer is not None
+        assert poller is not None
         s = self._settings
         while not self._stopping.is_set():
             if self._pending is None:
                 if self._paused:
+                    await poller.rewind_prefetch()
                     self._parked.set()
                     await self._idle(s.sink_poll_timeout_ms / 1000)
                     continue
                 self._parked.clear()
-                polled = await consumer.getmany(
-                    timeout_ms=s.sink_poll_timeout_ms, max_records=s.sink_poll_max_records
-                )
-                if not polled:
+                self._pending = await poller.next()
+                if self._pending is None:
                     async with self._lock:
                         await self._flush_offsets()
                     continue
-                self._pending = self._take(consumer, polled)
+            if s.sink_prefetch and not self._paused and self.held is None:
+                poller.prefetch()  # the next poll's fetch overlaps this one's COPY
             try:
                 async with self._lock:
                     await self._apply_pending()
             except Exception as exc:
+                await poller.rewind_prefetch()
                 reason = "postgres" if _is_postgres_error(exc) else type(exc).__name__
                 await self._hold(reason, str(exc) or type(exc).__name__)
                 continue
+            self.watchdog.progressed()
             if self.held is not None:
                 log.info("consumption resumed", after=self.held)
                 self.held = None
@@ -248,41 +248,26 @@ class SinkConsumer:
                 consumer.resume(*consumer.assignment())
             self._backoff.reset()
 
-    def _take(
-        self, consumer: AIOKafkaConsumer, polled: dict[TopicPartition, list[Record]]
-    ) -> _Pending:
-        """The polled records within the byte cap; the rest are rewound for the next poll."""
-        pending = _Pending(records=[])
-        size = 0
-        full = False
-        for tp, records in polled.items():
-            for record in records:
-                length = len(record.value or b"")
-                if (
-                    not full
-                    and pending.records
-                    and size + length > self._settings.sink_poll_max_bytes
-                ):
-                    full = True
-                if full:
-                    consumer.seek(tp, record.offset)
-                    break
-                pending.records.append(record)
-                pending.offsets[tp] = record.offset + 1
-                size += length
-        return pending
-
     async def _apply_pending(self) -> None:
+        """Apply the poll in hand: its partitions split over ``sink_copy_connections``
+        transactions run at once (each claims and copies its own chunks: exactly once per
+        chunk), then the ledger, then the offsets, once every transaction has committed. When
+        one fails, the others' chunks are skipped as duplicates on the retry."""
         pending = self._pending
         assert pending is not None
-        messages = [decode(r, self._topics) for r in pending.records]
-        async with self._pool.acquire(timeout=10) as conn:
-            outcome = await self._loader.apply(conn, messages)
-            if self._crash_armed and outcome.chunks_applied:
-                log.warning("test hook: exiting after the database commit, before offsets")
-                os._exit(CRASH_EXIT_CODE)
+        groups = split(pending, self._settings.sink_copy_connections)
+        results = await asyncio.gather(
+            *(self._apply_group(group) for group in groups), return_exceptions=True
+        )
+        outcomes = [r for r in results if isinstance(r, PollOutcome)]
+        for outcome in outcomes:
             self._log_outcome(outcome)
-            for row in await mark_loaded(conn, sorted(outcome.batches)):
+        failures = [r for r in results if isinstance(r, BaseException)]
+        if failures:
+            raise failures[0]
+        touched = sorted(set().union(*(o.batches for o in outcomes)))
+        async with self._connection("marking batches loaded") as conn:
+            for row in await mark_loaded(conn, touched):
                 metrics.BATCHES_LOADED.inc()
                 with bound_batch(row["batch_id"]):
                     log.info(
@@ -295,6 +280,14 @@ class SinkConsumer:
         for tp, offset in pending.offsets.items():
             self._uncommitted[tp] = max(offset, self._uncommitted.get(tp, 0))
         await self._flush_offsets()
+
+    async def _apply_group(self, messages: list[Message]) -> PollOutcome:
+        async with self._connection("applying a poll batch") as conn:
+            outcome = await self._loader.apply(conn, messages)
+        if self._crash_armed and outcome.chunks_applied:
+            log.warning("test hook: exiting after the database commit, before offsets")
+            os._exit(CRASH_EXIT_CODE)
+        return outcome
 
     @staticmethod
     def _log_outcome(outcome: PollOutcome) -> None:
@@ -330,6 +323,7 @@ class SinkConsumer:
         for tp, off in offsets.items():
             if self._uncommitted.get(tp) == off:
                 del self._uncommitted[tp]
+        self.watchdog.progressed()
 
     async def _hold(self, reason: str, detail: str) -> None:
         """Pause consumption and wait a backoff step before the next attempt."""
@@ -361,6 +355,18 @@ class SinkConsumer:
                 break
         if consumer is not None and not self._paused and self._pending is None:
             consumer.resume(*consumer.assignment())
+
+    @contextlib.asynccontextmanager
+    async def _connection(self, what: str) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection whose work is bounded by the transaction deadline; a connection
+        whose work failed (lost, timed out, refused) is closed rather than reused."""
+        timeout = self._settings.sink_transaction_timeout_s
+        try:
+            async with db.bounded_connection(self._pool, timeout, what) as conn:
+                yield conn
+        except (db.ConnectionLost, db.DeadlineExceeded) as exc:
+            metrics.DEADLINES.labels(type(exc).__name__).inc()
+            raise
 
     # --- rebalance and control -------------------------------------------------------------
 
@@ -405,7 +411,7 @@ class SinkConsumer:
 
     async def mark_pending_batches(self) -> None:
         """Housekeeping: mark loaded any batch a crash left complete but unmarked."""
-        async with self._pool.acquire(timeout=10) as conn:
+        async with self._connection("marking complete batches loaded") as conn:
             for row in await mark_loaded(conn, None):
                 metrics.BATCHES_LOADED.inc()
                 with bound_batch(row["batch_id"]):
@@ -413,6 +419,6 @@ class SinkConsumer:
 
 
 def _is_postgres_error(exc: BaseException) -> bool:
-    return isinstance(
-        exc, asyncpg.PostgresError | asyncpg.InterfaceError | OSError | TimeoutError
-    ) and not isinstance(exc, UnknownColumns)
+    return not isinstance(exc, UnknownColumns) and (
+        db.is_outage(exc) or isinstance(exc, asyncpg.PostgresError)
+    )

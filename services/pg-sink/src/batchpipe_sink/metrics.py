@@ -59,3 +59,17 @@ CONTRACTS_REFUSED = Gauge(
     "Contracts whose raw table cannot be reconciled (their topics are not consumed)",
 )
 PAUSED = Gauge("batchpipe_sink_paused", "1 while consumption is paused on request")
+STALLED_SECONDS = Gauge(
+    "batchpipe_sink_stalled_seconds",
+    "Seconds without progress while the assigned partitions have lag (0 when progressing)",
+)
+WATCHDOG_TRIPS = Counter(
+    "batchpipe_sink_watchdog_trips_total",
+    "Times the progress watchdog reported the replica not ready or not live",
+    ["level"],
+)
+DEADLINES = Counter(
+    "batchpipe_sink_deadlines_total",
+    "Calls to PostgreSQL or Kafka ended by their deadline or by a lost connection",
+    ["what"],
+)

@@ -34,9 +34,41 @@ class SinkSettings(EndpointSettings):
         description="fetch size per partition; small fetches let the next poll's fetch overlap "
         "the current COPY (a larger message still comes whole)",
     )
+    sink_copy_connections: int = Field(
+        default=2,
+        ge=1,
+        le=16,
+        description="transactions (connections) one poll is split over, by partition, COPYing "
+        "at once; offsets are committed when all of them have committed",
+    )
+    sink_prefetch: bool = Field(
+        default=True,
+        description="fetch, decompress and decode the next poll while the current one is applied",
+    )
     sink_retry_initial_s: float = Field(default=0.5, gt=0)
     sink_retry_max_s: float = Field(default=15.0, gt=0)
     sink_commit_timeout_s: float = Field(default=15.0, gt=0)
+    sink_transaction_timeout_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="deadline of one poll batch's PostgreSQL work (COPY included) and of any "
+        "other statement the sink runs; passing it is an error that holds and retries",
+    )
+    sink_kafka_timeout_s: float = Field(
+        default=30.0, gt=0, description="deadline of joining and leaving the consumer group"
+    )
+    sink_stall_ready_s: float = Field(
+        default=20.0,
+        gt=0,
+        description="watchdog: lag on the assigned partitions and no progress for this long "
+        "makes the replica report not ready",
+    )
+    sink_stall_live_s: float = Field(
+        default=45.0,
+        gt=0,
+        description="watchdog: ... and for this long, not live (/healthz 503) unless it is held "
+        "by a named outage, so that an orchestrator restarts it",
+    )
     sink_lag_refresh_s: float = Field(
         default=10.0, gt=0, description="how often the lag gauges and pending ledgers refresh"
     )

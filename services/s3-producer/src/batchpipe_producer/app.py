@@ -40,7 +40,9 @@ def build_app(settings: ProducerSettings | None = None) -> FastAPI:
             stack.push_async_callback(producer.stop)
             app.state.producer = producer
             registry = RunRegistry(
-                Pipeline(config, app.state.s3, producer), config.producer_max_concurrent_runs
+                Pipeline(config, app.state.s3, producer),
+                config.producer_max_concurrent_runs,
+                config.producer_stall_timeout_s,
             )
             app.state.registry = registry
             log.info("s3-producer started", datasets=sorted(app.state.contracts))

@@ -1,4 +1,5 @@
-"""Why a run stops: the object cannot be read as its contract says, or the service stops."""
+"""Why a run stops: the object cannot be read as its contract says, it makes no progress, or
+the service stops."""
 
 from __future__ import annotations
 
@@ -9,3 +10,7 @@ class UnreadableSource(Exception):
 
 class RunCancelled(Exception):
     """The run was asked to stop (service shutdown)."""
+
+
+class RunStalled(Exception):
+    """The run made no progress (bytes read, rows parsed, chunks sent) for too long."""

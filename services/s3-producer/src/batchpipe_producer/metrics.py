@@ -24,3 +24,7 @@ RUN_DURATION = Histogram(
     ["dataset", "state"],
     buckets=(0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600),
 )
+RUNS_STALLED = Counter(
+    "batchpipe_producer_runs_stalled_total",
+    "Runs cancelled because their progress did not move for the stall timeout",
+)

@@ -3,12 +3,16 @@
 The registry is per process: it answers ``GET /v1/runs/{batch_id}`` and makes a second trigger
 of a queued, running or succeeded batch return the existing run. The durable record of a batch
 is the pg-sink's ledger in PostgreSQL (fed by the manifest), not this registry. At most
-``max_concurrent`` runs produce at once; the others wait in ``queued``.
+``max_concurrent`` runs produce at once; the others wait in ``queued``. A running run that
+makes no progress (bytes read, rows parsed, chunks sent) for ``stall_timeout_s`` is cancelled
+and fails with that reason, instead of hanging; a new trigger runs it again.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -24,7 +28,7 @@ from batchpipe_common.logging import bound_batch
 from batchpipe_common.wire import Manifest
 from batchpipe_producer import metrics
 from batchpipe_producer.chunks import Progress
-from batchpipe_producer.errors import RunCancelled, UnreadableSource
+from batchpipe_producer.errors import RunCancelled, RunStalled, UnreadableSource
 from batchpipe_producer.formats import SourceFormat
 
 RunState = Literal["queued", "running", "succeeded", "failed"]
@@ -69,8 +73,9 @@ Executor = Callable[[Run], Awaitable[Manifest]]
 
 
 class RunRegistry:
-    def __init__(self, execute: Executor, max_concurrent: int) -> None:
+    def __init__(self, execute: Executor, max_concurrent: int, stall_timeout_s: float) -> None:
         self._execute = execute
+        self._stall_timeout_s = stall_timeout_s
         self._slots = asyncio.Semaphore(max_concurrent)
         self._runs: dict[str, Run] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -116,7 +121,7 @@ class RunRegistry:
                     log.info("run started", source_uri=run.source_uri, format=run.format)
                     metrics.RUNS_ACTIVE.inc()
                     try:
-                        run.manifest = await self._execute(run)
+                        run.manifest = await self._execute_watched(run)
                     finally:
                         metrics.RUNS_ACTIVE.dec()
                 self._finish(run, "succeeded", None, started)
@@ -125,7 +130,7 @@ class RunRegistry:
             except asyncio.CancelledError:
                 self._finish(run, "failed", SHUTDOWN_REASON, started)
                 raise
-            except UnreadableSource as exc:
+            except (UnreadableSource, RunStalled) as exc:
                 self._finish(run, "failed", str(exc), started)
             except Exception as exc:
                 log.exception("run crashed")
@@ -133,6 +138,28 @@ class RunRegistry:
             finally:
                 if queued:
                     metrics.RUNS_QUEUED.dec()
+
+    async def _execute_watched(self, run: Run) -> Manifest:
+        """``execute(run)``, cancelled with ``RunStalled`` when its progress stops moving."""
+        loop = asyncio.get_running_loop()
+        limit = self._stall_timeout_s
+        try:
+            async with asyncio.timeout(limit) as timer:
+                watcher = asyncio.create_task(_extend_while_moving(run, timer, limit, loop))
+                try:
+                    return await self._execute(run)
+                finally:
+                    watcher.cancel()
+        except TimeoutError as exc:
+            if not timer.expired():
+                raise
+            run.cancel.set()  # the parsing thread stops at its next chunk
+            metrics.RUNS_STALLED.inc()
+            raise RunStalled(
+                f"no progress for {limit:g} s (read {run.progress.bytes_read} of "
+                f"{run.progress.bytes_total} bytes, {run.progress.chunks_sent} chunks sent): "
+                "S3 or Kafka stopped answering; trigger the run again"
+            ) from exc
 
     def _finish(self, run: Run, state: RunState, error: str | None, started: float) -> None:
         run.state, run.error, run.finished_at = state, error, _now()
@@ -167,3 +194,17 @@ class RunRegistry:
         for task in pending:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def _extend_while_moving(
+    run: Run, timer: asyncio.Timeout, limit: float, loop: asyncio.AbstractEventLoop
+) -> None:
+    """Push the run's deadline back ``limit`` seconds whenever its progress moves."""
+    seen = dataclasses.astuple(run.progress)
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            await asyncio.sleep(min(1.0, limit / 4))
+            now = dataclasses.astuple(run.progress)
+            if now != seen:
+                seen = now
+                timer.reschedule(loop.time() + limit)

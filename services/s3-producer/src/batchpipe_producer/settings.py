@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from batchpipe_common.settings import EndpointSettings
+from batchpipe_common.settings import ServiceSettings
 
 
-class ProducerSettings(EndpointSettings):
+class ProducerSettings(ServiceSettings):
     producer_chunk_rows: int = Field(
         default=10_000, ge=1, description="Most valid rows in one chunk message"
     )
@@ -32,6 +32,12 @@ class ProducerSettings(EndpointSettings):
     )
     producer_spool_dir: Path | None = Field(
         default=None, description="Where Parquet objects are spooled (default: system temp)"
+    )
+    producer_stall_timeout_s: float = Field(
+        default=60.0,
+        gt=0,
+        description="A run whose progress (bytes read, rows, chunks sent) does not move for "
+        "this long fails with that reason instead of hanging",
     )
     producer_shutdown_grace_seconds: float = Field(
         default=20.0, ge=0, description="How long shutdown waits for runs to stop"

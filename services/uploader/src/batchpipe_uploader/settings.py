@@ -6,10 +6,10 @@ from pathlib import Path
 
 from pydantic import Field
 
-from batchpipe_common.settings import EndpointSettings
+from batchpipe_common.settings import ServiceSettings
 
 
-class UploaderSettings(EndpointSettings):
+class UploaderSettings(ServiceSettings):
     inbox_dir: Path = Field(description="Folder whose files may be uploaded by reference")
     uploader_part_size: int = Field(
         default=8 * 1024 * 1024,

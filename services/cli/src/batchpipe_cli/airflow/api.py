@@ -15,7 +15,9 @@ class AirflowClient:
     def __init__(self, base_url: str, username: str, password: str, timeout: float = 30) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.Client(base_url=self.base_url, timeout=timeout)
-        response = self._http.post("/auth/token", json={"username": username, "password": password})
+        response = self._send(
+            "POST", "/auth/token", json={"username": username, "password": password}
+        )
         if response.status_code >= 400:
             raise AirflowApiError(
                 f"login to {self.base_url} as {username!r} failed: HTTP {response.status_code} "
@@ -32,8 +34,18 @@ class AirflowClient:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        """One request; Airflow not answering is an ``AirflowApiError`` naming it."""
+        try:
+            return self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise AirflowApiError(
+                f"Airflow at {self.base_url} did not answer ({type(exc).__name__}); check that "
+                "it runs (`batchpipe airflow status`, or `docker compose ps` in Docker)"
+            ) from exc
+
     def call(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, f"/api/v2{path}", **kwargs)
+        response = self._send(method, f"/api/v2{path}", **kwargs)
         if response.status_code >= 400:
             raise AirflowApiError(
                 f"{method} /api/v2{path}: HTTP {response.status_code} {response.text[:500]}"

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 from rich.console import Console
 from rich.table import Table
+
+from batchpipe_cli.stack.process import StackError
 
 LAST_DAY_OF_BATCH = "(select max(transaction_date) from raw.bank_transactions where _batch_id = $1)"
 MART_PREVIEWS = {
@@ -72,9 +75,24 @@ async def _fetch(dsn: str, schema: str, batch_id: str) -> dict[str, list[asyncpg
         await conn.close()
 
 
+def _fetch_or_explain(dsn: str, schema: str, batch_id: str) -> dict[str, list[asyncpg.Record]]:
+    """The previews' rows; a PostgreSQL that refuses becomes one line saying what to check."""
+    try:
+        return asyncio.run(_fetch(dsn, schema, batch_id))
+    except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        where = urlsplit(dsn)
+        first_line = (str(exc).strip().splitlines() or [""])[0]
+        raise StackError(
+            f"PostgreSQL at {where.hostname}:{where.port} refused the mart preview as "
+            f"{where.username} ({type(exc).__name__}: {first_line}); check that it runs "
+            "(`batchpipe stack status`) and that dbt built the marts"
+        ) from exc
+
+
 def print_mart_previews(console: Console, dsn: str, schema: str, batch_id: str) -> None:
-    """Two marts, limited to the period the batch covers."""
-    for title, rows in asyncio.run(_fetch(dsn, schema, batch_id)).items():
+    """Two marts, limited to the period the batch covers; ``StackError`` when PostgreSQL
+    cannot be read."""
+    for title, rows in _fetch_or_explain(dsn, schema, batch_id).items():
         table = Table(title=f"{schema}.{title}")
         if not rows:
             console.print(f"{schema}.{title}: no rows")

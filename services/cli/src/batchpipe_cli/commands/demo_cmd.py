@@ -7,27 +7,14 @@ prints the run's summary (rows per stage, reconciliation), two marts and the UI 
 
 from __future__ import annotations
 
-import os
-import time
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from batchpipe_cli.airflow.api import AirflowApiError, AirflowClient
-from batchpipe_cli.airflow.environment import ADMIN_USER, AirflowPaths, admin_password
-from batchpipe_cli.airflow.follow import follow_run, wait_for_dag
-from batchpipe_cli.airflow.report import print_mart_previews, print_summary
-from batchpipe_cli.airflow.standalone import AirflowStandalone
-from batchpipe_cli.commands.airflow_cmd import ensure_airflow, print_access
-from batchpipe_cli.console import console, fail
-from batchpipe_cli.generate import generate_bank_file
-from batchpipe_cli.stack import manager
-from batchpipe_cli.stack.config import StackConfig
-from batchpipe_cli.stack.envfile import stack_environment
-from batchpipe_cli.stack.process import StackError
-from batchpipe_cli.stack.services import SERVICE_SPECS
+if TYPE_CHECKING:
+    from batchpipe_cli.airflow.api import AirflowClient
+    from batchpipe_cli.stack.config import StackConfig
 
 DAG_ID = "batchpipe_ingest"
 DATASET = "bank_transactions"
@@ -35,19 +22,32 @@ DAG_PARSE_TIMEOUT = 300.0
 
 
 def _start_everything(config: StackConfig) -> None:
+    from batchpipe_cli.commands.airflow_cmd import ensure_airflow
+    from batchpipe_cli.console import console, fail, live_status, step
+    from batchpipe_cli.stack import manager
+    from batchpipe_cli.stack.process import StackError
+    from batchpipe_cli.stack.services import SERVICE_SPECS
+
     missing = [s.module for s in SERVICE_SPECS if not s.installed()]
     if missing:
         fail(f"the services are not installed in this environment: {', '.join(missing)}")
     console.rule("stack")
     try:
-        manager.up(config, report=lambda msg: console.print(f"  {msg}"))
+        with live_status():
+            manager.up(config, report=step)
         console.rule("airflow")
-        ensure_airflow(config)
+        with live_status():
+            ensure_airflow(config)
     except StackError as exc:
         fail(str(exc))
 
 
 def _sample_file(config: StackConfig, rows: int) -> Path:
+    import time
+
+    from batchpipe_cli.console import console
+    from batchpipe_cli.generate import generate_bank_file
+
     path = config.inbox_dir / DATASET / f"demo-bank-{rows}.csv"
     if path.exists():
         console.print(f"sample file {path} already there ({path.stat().st_size:,} bytes)")
@@ -77,6 +77,20 @@ def demo(
     ] = None,
 ) -> None:
     """Run the whole pipeline once through Airflow and print what it did."""
+    import os
+    from datetime import UTC, datetime
+
+    from batchpipe_cli.airflow.api import AirflowApiError, AirflowClient
+    from batchpipe_cli.airflow.environment import ADMIN_USER, AirflowPaths, admin_password
+    from batchpipe_cli.airflow.follow import follow_run, wait_for_dag
+    from batchpipe_cli.airflow.report import print_mart_previews, print_summary
+    from batchpipe_cli.airflow.standalone import AirflowStandalone
+    from batchpipe_cli.commands.airflow_cmd import print_access
+    from batchpipe_cli.console import console, fail
+    from batchpipe_cli.stack.config import StackConfig
+    from batchpipe_cli.stack.envfile import stack_environment
+    from batchpipe_cli.stack.process import StackError
+
     config = StackConfig.load(state_dir)
     _start_everything(config)
     console.rule("data")
@@ -113,7 +127,10 @@ def demo(
         f"{env['BATCHPIPE_DBT_HOST']}:{env['BATCHPIPE_DBT_PORT']}/{env['BATCHPIPE_DBT_DBNAME']}"
     )
     marts_schema = f"{os.environ.get('BATCHPIPE_DBT_SCHEMA', 'analytics')}_marts"
-    print_mart_previews(console, dsn, schema=marts_schema, batch_id=summary["batch_id"])
+    try:
+        print_mart_previews(console, dsn, schema=marts_schema, batch_id=summary["batch_id"])
+    except StackError as exc:
+        fail(str(exc))
     console.rule("airflow")
     console.print(f"run: {url}/dags/{DAG_ID}/runs/{run_id}", highlight=False)
     print_access(AirflowStandalone(config))

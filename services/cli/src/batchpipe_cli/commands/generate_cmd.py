@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from batchpipe_cli.console import console
-from batchpipe_cli.generate import generate_bank_file
-
-generate_app = typer.Typer(help="Generate sample data.")
+generate_app = typer.Typer(help="Generate sample data.", rich_markup_mode=None)
 
 
 @generate_app.command()
@@ -22,6 +18,11 @@ def bank(
     gzip_output: Annotated[bool, typer.Option("--gzip", help="gzip-compress the file")] = False,
 ) -> None:
     """Bank transactions CSV: Date, Domain, Location, Total_Amount, Transaction_count."""
+    import time
+
+    from batchpipe_cli.console import console
+    from batchpipe_cli.generate import generate_bank_file
+
     started = time.perf_counter()
     generate_bank_file(out, rows, seed, gzip_output)
     took = time.perf_counter() - started

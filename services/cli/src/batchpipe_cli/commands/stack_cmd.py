@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from batchpipe_cli.airflow.standalone import AirflowStandalone
-from batchpipe_cli.console import console, fail
-from batchpipe_cli.stack import manager
-from batchpipe_cli.stack.component import ComponentStatus
-from batchpipe_cli.stack.config import S3Backend, StackConfig
-from batchpipe_cli.stack.envfile import stack_environment
-from batchpipe_cli.stack.process import StackError
+if TYPE_CHECKING:
+    from batchpipe_cli.stack.component import ComponentStatus
+    from batchpipe_cli.stack.config import S3Backend, StackConfig
 
-stack_app = typer.Typer(help="Run the local stack: PostgreSQL, Kafka, S3 API server, services.")
+stack_app = typer.Typer(
+    help="Run the local stack: PostgreSQL, Kafka, S3 API server, services.",
+    rich_markup_mode=None,
+)
 
 StateDir = Annotated[
     Path | None,
@@ -27,10 +23,16 @@ StateDir = Annotated[
 
 
 def _config(state_dir: Path | None) -> StackConfig:
+    from batchpipe_cli.stack.config import StackConfig
+
     return StackConfig.load(state_dir)
 
 
 def _print_table(rows: list[ComponentStatus]) -> None:
+    from rich.table import Table
+
+    from batchpipe_cli.console import console
+
     table = Table(title="batchpipe stack")
     for col in ("component", "pid", "endpoint", "healthy"):
         table.add_column(col)
@@ -54,18 +56,24 @@ def up(
     ] = False,
 ) -> None:
     """Start what is not running and wait until every part is ready (idempotent)."""
+    from batchpipe_cli.console import console, fail, live_status, step
+    from batchpipe_cli.stack import manager
+    from batchpipe_cli.stack.envfile import stack_environment
+    from batchpipe_cli.stack.process import StackError
+
     config = _config(state_dir)
     if s3 not in (None, "moto", "seaweedfs"):
         fail(f"--s3 must be moto or seaweedfs, not {s3!r}")
     backend: S3Backend | None = s3  # type: ignore[assignment]
     try:
-        rows = manager.up(
-            config,
-            report=lambda msg: console.print(f"  {msg}"),
-            s3_backend=backend,
-            sink_replicas=sink_replicas,
-            with_services=not no_services,
-        )
+        with live_status():
+            rows = manager.up(
+                config,
+                report=step,
+                s3_backend=backend,
+                sink_replicas=sink_replicas,
+                with_services=not no_services,
+            )
     except StackError as exc:
         fail(str(exc))
     _print_table(rows)
@@ -82,14 +90,19 @@ def down(
     wipe: Annotated[bool, typer.Option("--wipe", help="Delete the state folder too")] = False,
 ) -> None:
     """Stop the processes this stack started (by recorded pid), Airflow first if it runs."""
+    from batchpipe_cli.airflow.standalone import AirflowStandalone
+    from batchpipe_cli.console import console, fail, step
+    from batchpipe_cli.stack import manager
+    from batchpipe_cli.stack.process import StackError
+
     config = _config(state_dir)
     airflow = AirflowStandalone(config)
     if airflow.pid() is not None:
         # Airflow's metadata lives in the stack's PostgreSQL: stop it before its database
-        console.print("  airflow: stopping")
+        step("airflow: stopping")
         airflow.stop()
     try:
-        manager.down(config, report=lambda msg: console.print(f"  {msg}"), wipe=wipe)
+        manager.down(config, report=step, wipe=wipe)
     except StackError as exc:
         fail(str(exc))
     console.print("stack stopped")
@@ -101,6 +114,10 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON for scripts")] = False,
 ) -> None:
     """Show every component; exits 1 when one is unhealthy."""
+    import json
+
+    from batchpipe_cli.stack import manager
+
     config = _config(state_dir)
     rows = manager.status(config)
     if as_json:
@@ -117,9 +134,14 @@ def scale(
     state_dir: StateDir = None,
 ) -> None:
     """Run exactly N pg-sink replicas (one consumer group; Kafka rebalances the partitions)."""
+    from batchpipe_cli.console import fail, live_status, step
+    from batchpipe_cli.stack import manager
+    from batchpipe_cli.stack.process import StackError
+
     config = _config(state_dir)
     try:
-        rows = manager.scale_sink(config, replicas, report=lambda m: console.print(f"  {m}"))
+        with live_status():
+            rows = manager.scale_sink(config, replicas, report=step)
     except StackError as exc:
         fail(str(exc))
     _print_table(rows)
@@ -133,6 +155,10 @@ def logs(
     state_dir: StateDir = None,
 ) -> None:
     """Print (or follow) a component's log."""
+    import subprocess
+
+    from batchpipe_cli.console import console, fail
+
     config = _config(state_dir)
     files = {p.stem: p for p in sorted(config.logs_dir.glob("*.log"))}
     pg_log = config.state_dir / "postgres" / "postgres.log"
@@ -154,6 +180,8 @@ def logs(
 @stack_app.command("env")
 def env_cmd(state_dir: StateDir = None) -> None:
     """Print the BATCHPIPE_* variables (for `eval "$(batchpipe stack env)"`)."""
+    from batchpipe_cli.stack.envfile import stack_environment
+
     for key, value in stack_environment(_config(state_dir)).items():
         typer.echo(f"export {key}='{value}'")
 

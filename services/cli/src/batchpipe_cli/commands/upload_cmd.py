@@ -2,38 +2,27 @@
 
 from __future__ import annotations
 
-import asyncio
-import os
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import anyio
-import httpx
 import typer
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TextColumn,
-    TimeRemainingColumn,
-    TransferSpeedColumn,
-)
 
-from batchpipe_cli.console import console, fail
-from batchpipe_cli.stack.config import StackConfig
-from batchpipe_cli.stack.envfile import read_env_file
-from batchpipe_common.contracts import ContractError, load_contracts
-from batchpipe_common.s3 import s3_client
-from batchpipe_common.settings import SettingsError, load_settings
-from batchpipe_uploader.multipart import StoredObject, UploadError, upload_file
-from batchpipe_uploader.settings import UploaderSettings
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from batchpipe_uploader.multipart import StoredObject
+    from batchpipe_uploader.settings import UploaderSettings
 
 READ_SIZE = 1024 * 1024
 
 
 def _stack_defaults() -> None:
     """Fill unset ``BATCHPIPE_*`` variables from the local stack's env file, when there is one."""
+    import os
+
+    from batchpipe_cli.stack.config import StackConfig
+    from batchpipe_cli.stack.envfile import read_env_file
+
     env_file = StackConfig.load(None).env_file
     if env_file.exists():
         for key, value in read_env_file(str(env_file)).items():
@@ -41,6 +30,17 @@ def _stack_defaults() -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+
+    from batchpipe_cli.console import console
+
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -52,6 +52,9 @@ def _progress() -> Progress:
 
 
 async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: int) -> StoredObject:
+    from batchpipe_common.s3 import s3_client
+    from batchpipe_uploader.multipart import upload_file
+
     with _progress() as bar:
         hashing = bar.add_task("sha256", total=size)
         sending = bar.add_task("upload", total=size)
@@ -68,6 +71,14 @@ async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: in
 
 
 async def _via_service(path: Path, dataset: str, size: int) -> dict[str, object]:
+    import os
+    from collections.abc import AsyncIterator
+
+    import anyio
+    import httpx
+
+    from batchpipe_cli.console import fail
+
     url = os.environ.get("BATCHPIPE_UPLOADER_URL")
     if not url:
         fail("BATCHPIPE_UPLOADER_URL is required with --via-service but not set")
@@ -84,15 +95,28 @@ async def _via_service(path: Path, dataset: str, size: int) -> dict[str, object]
                     bar.advance(task, len(chunk))
                     yield chunk
 
-        async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None)) as client:
-            response = await client.post(
-                f"{url.rstrip('/')}/v1/uploads",
-                params={"dataset": dataset, "file_name": path.name},
-                content=body(),
-                headers=headers,
+        try:
+            async with httpx.AsyncClient(timeout=httpx.Timeout(60, read=None)) as client:
+                response = await client.post(
+                    f"{url.rstrip('/')}/v1/uploads",
+                    params={"dataset": dataset, "file_name": path.name},
+                    content=body(),
+                    headers=headers,
+                )
+        except httpx.HTTPError as exc:
+            fail(
+                f"the uploader at {url} did not answer ({type(exc).__name__}); start it with "
+                "`batchpipe stack up` (`batchpipe stack status` shows it) or fix "
+                "BATCHPIPE_UPLOADER_URL"
             )
+    if response.status_code in (401, 403):
+        fail(
+            f"the uploader at {url} refused the token ({response.status_code}); set "
+            "BATCHPIPE_API_TOKEN to the stack's token (`batchpipe stack env` prints it)"
+        )
     if response.status_code != 200:
-        fail(f"the uploader answered {response.status_code}: {response.text}")
+        detail = " ".join(response.text.split())[:300]
+        fail(f"the uploader answered {response.status_code}: {detail}")
     result: dict[str, object] = response.json()
     return result
 
@@ -105,6 +129,16 @@ def upload(
     ] = False,
 ) -> None:
     """Upload FILE to S3 under its dataset and content hash (stored once per content)."""
+    import asyncio
+
+    from botocore.exceptions import BotoCoreError
+
+    from batchpipe_cli.console import console, fail
+    from batchpipe_common.contracts import ContractError, load_contracts
+    from batchpipe_common.settings import SettingsError, load_settings
+    from batchpipe_uploader.multipart import UploadError
+    from batchpipe_uploader.settings import UploaderSettings
+
     _stack_defaults()
     if via_service:
         result = asyncio.run(_via_service(file, dataset, file.stat().st_size))
@@ -116,6 +150,11 @@ def upload(
             stored = asyncio.run(_direct(settings, file, dataset, file.stat().st_size))
         except (SettingsError, ContractError, UploadError) as exc:
             fail(str(exc))
+        except BotoCoreError as exc:
+            fail(
+                f"S3 did not answer ({type(exc).__name__}: {exc}); start the stack with "
+                "`batchpipe stack up` or fix BATCHPIPE_S3_ENDPOINT_URL"
+            )
         result = {
             "dataset": stored.dataset,
             "s3_uri": stored.s3_uri,

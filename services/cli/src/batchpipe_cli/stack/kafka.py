@@ -8,7 +8,6 @@ contracts (data topics, their DLQs) plus the manifests topic.
 from __future__ import annotations
 
 import base64
-import contextlib
 import logging
 import re
 import shutil
@@ -17,7 +16,7 @@ import uuid
 from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 
 from batchpipe_cli.stack.component import Component
 from batchpipe_cli.stack.config import contracts_dir
@@ -30,7 +29,8 @@ from batchpipe_cli.stack.process import (
     tail,
     wait_until,
 )
-from batchpipe_common.contracts import load_contracts
+from batchpipe_common.provision import ProvisionError
+from batchpipe_common.provision.topics import ensure_topics, topic_specs
 from batchpipe_common.settings import REPO_ROOT
 
 POM = REPO_ROOT / "infra" / "kafka" / "pom.xml"
@@ -220,27 +220,20 @@ class Kafka(Component):
             await admin.close()
 
     def topic_specs(self) -> list[NewTopic]:
-        specs = [NewTopic(self.config.manifests_topic, 1, 1)]
-        for contract in load_contracts(contracts_dir()).values():
-            specs.append(NewTopic(contract.topic, self.config.data_partitions, 1))
-            specs.append(NewTopic(contract.dlq_topic, self.config.dlq_partitions, 1))
-        return specs
+        return topic_specs(
+            contracts_dir(),
+            self.config.manifests_topic,
+            self.config.data_partitions,
+            self.config.dlq_partitions,
+        )
 
     def create_topics(self) -> list[str]:
-        return self.run_async(self._create_topics())
-
-    async def _create_topics(self) -> list[str]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=10000)
-        await admin.start()
+        """The contracts' topics (``batchpipe_common.provision``); returns those it created."""
         try:
-            existing = set(await admin.list_topics())
-            missing = [t for t in self.topic_specs() if t.name not in existing]
-            if missing:
-                with contextlib.suppress(TopicAlreadyExistsError):
-                    await admin.create_topics(missing)
-            return [t.name for t in missing]
-        finally:
-            await admin.close()
+            created = self.run_async(ensure_topics(self.bootstrap, self.topic_specs()))
+        except ProvisionError as exc:
+            raise StackError(f"kafka: {exc}") from exc
+        return [name for name, was_created in created.items() if was_created]
 
     def stop(self) -> None:
         pid = self.pid()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Callable
 
+from batchpipe_cli.stack.activity import ACTIVITY
 from batchpipe_cli.stack.component import Component, ComponentStatus
 from batchpipe_cli.stack.config import S3Backend, StackConfig
 from batchpipe_cli.stack.envfile import write_env_file
@@ -54,7 +55,10 @@ def up(
     _prepare(config)
     parts = servers(config) + (service_components(config) if with_services else [])
     for part in parts:
-        report(f"{part.name}: {'started' if part.ensure_up() else 'already running'}")
+        with ACTIVITY.starting(part.name):
+            started = part.ensure_up()
+            took = f" in {ACTIVITY.elapsed():.1f}s" if started else ""
+        report(f"{part.name}: {'started' + took if started else 'already running'}")
     if with_services:
         _stop_extra_sink_replicas(config, report)
     return [p.status() for p in parts]

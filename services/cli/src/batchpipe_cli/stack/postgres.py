@@ -17,9 +17,9 @@ import asyncpg
 
 from batchpipe_cli.stack.component import Component
 from batchpipe_cli.stack.process import StackError, alive_pid, ensure_port_free, wait_until
-from batchpipe_common.settings import REPO_ROOT
+from batchpipe_common.provision import ProvisionError
+from batchpipe_common.provision.database import RolePasswords, ensure_database
 
-INIT_SQL = REPO_ROOT / "infra" / "postgres" / "init.sql"
 SUPERUSER = "postgres"
 
 
@@ -173,8 +173,7 @@ class Postgres(Component):
             user,
         )
         wait_until(self.healthy, timeout=60, what="postgres", log_file=self.log_file)
-        if first_start or not (self.home / ".bootstrapped").exists():
-            self._bootstrap(bindir, user)
+        self._bootstrap()
 
     def _write_config(self) -> None:
         settings = {
@@ -191,36 +190,17 @@ class Postgres(Component):
             for key, value in settings.items():
                 conf.write(f"{key} = {value}\n")
 
-    def _bootstrap(self, bindir: Path, user: str | None) -> None:
+    def _bootstrap(self) -> None:
+        """Roles, databases and schemas (idempotent; ``batchpipe_common.provision``)."""
         s = self.config.secrets
-        psql = shutil.which("psql") or str(bindir / "psql")
-        self._run(
-            [
-                psql,
-                "-X",
-                "-q",
-                "-v",
-                "ON_ERROR_STOP=1",
-                "-h",
-                str(self.socket_dir),
-                "-p",
-                str(self.port),
-                "-U",
-                SUPERUSER,
-                "-d",
-                "postgres",
-                "-v",
-                f"sink_password={s.pg_sink_password}",
-                "-v",
-                f"dbt_password={s.pg_dbt_password}",
-                "-v",
-                f"airflow_password={s.pg_airflow_password}",
-                "-f",
-                str(INIT_SQL),
-            ],
-            None,
+        passwords = RolePasswords(
+            sink=s.pg_sink_password, dbt=s.pg_dbt_password, airflow=s.pg_airflow_password
         )
-        (self.home / ".bootstrapped").touch()
+        admin_dsn = self.dsn(SUPERUSER, s.pg_superuser_password, "postgres")
+        try:
+            self.run_async(ensure_database(admin_dsn, passwords, timeout_s=30))
+        except ProvisionError as exc:
+            raise StackError(f"postgres: {exc}") from exc
 
     def healthy(self) -> bool:
         return self.run_async(self._query_ok())

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import psutil
 
+from batchpipe_cli.stack.activity import ACTIVITY
+
 
 class StackError(RuntimeError):
     """A stack operation that cannot go on; the message names the cause."""
@@ -126,6 +128,7 @@ def wait_until(check: object, *, timeout: float, what: str, log_file: Path | Non
                 return
         except Exception as exc:  # a probe may raise while the server starts
             last_error = f"{type(exc).__name__}: {exc}"
+        ACTIVITY.note(f"waiting for {what}: {last_error}"[:160])
         time.sleep(delay)  # poll interval between real readiness probes
         delay = min(delay * 1.5, 1.0)
     hint = f"; see {log_file}" if log_file else ""

@@ -14,6 +14,7 @@ import sys
 import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import SecretStr
 
 from batchpipe_cli.stack.component import Component
 from batchpipe_cli.stack.process import (
@@ -25,6 +26,9 @@ from batchpipe_cli.stack.process import (
     tail,
     wait_until,
 )
+from batchpipe_common.provision import ProvisionError
+from batchpipe_common.provision.bucket import ensure_bucket
+from batchpipe_common.settings import ServiceSettings
 
 
 class S3Server(Component):
@@ -116,12 +120,20 @@ class S3Server(Component):
         except (BotoCoreError, ClientError):
             return False
 
-    def ensure_bucket(self) -> None:
-        client = self.client()
+    def ensure_bucket(self) -> bool:
+        """The stack's bucket (``batchpipe_common.provision``); True when it was created."""
+        s = self.config.secrets
+        settings = ServiceSettings(
+            kafka_bootstrap=f"127.0.0.1:{self.config.ports['kafka']}",
+            s3_endpoint_url=self.url,
+            s3_bucket=self.config.bucket,
+            s3_access_key_id=SecretStr(s.s3_access_key_id),
+            s3_secret_access_key=SecretStr(s.s3_secret_access_key),
+        )
         try:
-            client.head_bucket(Bucket=self.config.bucket)  # type: ignore[attr-defined]
-        except ClientError:
-            client.create_bucket(Bucket=self.config.bucket)  # type: ignore[attr-defined]
+            return self.run_async(ensure_bucket(settings, timeout_s=30))
+        except ProvisionError as exc:
+            raise StackError(f"s3: {exc}") from exc
 
     def healthy(self) -> bool:
         """The bucket can be listed."""

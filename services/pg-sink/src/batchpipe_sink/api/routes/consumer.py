@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from batchpipe_common.api import AUTH_RESPONSES, RequireToken
 from batchpipe_sink.api.deps import SinkDep
-from batchpipe_sink.consumer import ConsumerState
+from batchpipe_sink.state import ConsumerState
 
 router = APIRouter(prefix="/v1", tags=["consumer"])
 

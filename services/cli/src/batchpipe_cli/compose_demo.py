@@ -1,16 +1,17 @@
 """``make compose-demo``: the whole pipeline once in the Docker stack, through Airflow's API.
 
-Run after ``make up`` (every container healthy), with the workspace's Python (it uses the
-``batchpipe`` CLI's sample generator and Airflow client):
+Runs inside the stack, in the ``demo`` container (``docker compose run --rm demo``), so the
+host needs nothing but Docker:
 
-1. generates the bank sample (``--rows``, default 1,000,000) into the inbox folder compose
-   mounts into the uploader and Airflow (``BATCHPIPE_INBOX_HOST_DIR``, ``./data/inbox``);
+1. generates the bank sample (``--rows``, default 1,000,000) into the inbox volume the
+   uploader and Airflow read (``/data/inbox``);
 2. waits until Airflow has parsed ``batchpipe_ingest``, unpauses it and triggers a run with
    ``source`` = the file's path under the inbox, through ``POST /api/v2/dags/.../dagRuns``;
 3. follows the run to its end, then prints its summary (rows per stage, reconciliation) and
-   two marts read from PostgreSQL's published port, and the UI's address and login.
+   two marts read from the warehouse as dbt's role.
 
-Exits non-zero, naming the failed tasks, when the run fails.
+Its settings are ``BATCHPIPE_*`` variables with the passwords in secret files
+(``batchpipe_common.settings``). Exits non-zero, naming the failed tasks, when the run fails.
 """
 
 from __future__ import annotations
@@ -22,30 +23,34 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings
+
 from batchpipe_cli.airflow.api import AirflowApiError, AirflowClient
 from batchpipe_cli.airflow.follow import follow_run, wait_for_dag
 from batchpipe_cli.airflow.report import print_mart_previews, print_summary
 from batchpipe_cli.console import console
 from batchpipe_cli.generate import generate_bank_file
-from batchpipe_cli.stack.envfile import read_env_file
 from batchpipe_cli.stack.process import StackError
-from batchpipe_common.settings import REPO_ROOT
+from batchpipe_common.settings import SettingsError, load_settings, settings_config, with_password
 
 DAG_ID = "batchpipe_ingest"
 DATASET = "bank_transactions"
 DAG_PARSE_TIMEOUT = 600.0
 
 
-def compose_env(env_file: Path) -> dict[str, str]:
-    if not env_file.exists():
-        raise SystemExit(f"{env_file} does not exist: run `make up` first")
-    return read_env_file(str(env_file))
+class ComposeDemoSettings(BaseSettings):
+    """Where the demo client finds Airflow, the warehouse and the inbox, in the stack."""
 
+    model_config = settings_config()
 
-def inbox_dir(env: dict[str, str]) -> Path:
-    """The host folder compose mounts at /data/inbox (relative paths: to the checkout)."""
-    folder = Path(env.get("BATCHPIPE_INBOX_HOST_DIR") or "./data/inbox")
-    return folder if folder.is_absolute() else (REPO_ROOT / folder).resolve()
+    airflow_url: str = "http://airflow-api-server:8080"
+    airflow_ui_url: str = Field(default="http://localhost:8080", description="as the host sees it")
+    airflow_username: str = "admin"
+    airflow_password: SecretStr
+    warehouse_dsn: str = Field(description="dbt's role on the warehouse, without the password")
+    warehouse_password: SecretStr
+    inbox_dir: Path = Path("/data/inbox")
 
 
 def sample_file(inbox: Path, rows: int) -> Path:
@@ -60,20 +65,20 @@ def sample_file(inbox: Path, rows: int) -> Path:
     return path
 
 
-def run_demo(env: dict[str, str], rows: int, timeout: float) -> int:
-    inbox = inbox_dir(env)
-    sample = sample_file(inbox, rows)
-    url = f"http://127.0.0.1:{env.get('AIRFLOW_HOST_PORT') or 8080}"
-    username = env.get("AIRFLOW_ADMIN_USERNAME") or "admin"
-    with AirflowClient(url, username, env["AIRFLOW_ADMIN_PASSWORD"]) as client:
+def run_demo(settings: ComposeDemoSettings, rows: int, timeout: float) -> int:
+    sample = sample_file(settings.inbox_dir, rows)
+    url = settings.airflow_url
+    password = settings.airflow_password.get_secret_value()
+    with AirflowClient(url, settings.airflow_username, password) as client:
         wait_for_dag(client, DAG_ID, DAG_PARSE_TIMEOUT)
         client.unpause(DAG_ID)
         run_id = client.trigger(
             DAG_ID,
-            {"source": str(sample.relative_to(inbox)), "dataset": DATASET},
+            {"source": str(sample.relative_to(settings.inbox_dir)), "dataset": DATASET},
             run_id=f"compose_demo__{datetime.now(UTC):%Y%m%dT%H%M%S}",
         )
-        console.print(f"triggered {url}/dags/{DAG_ID}/runs/{run_id}", highlight=False)
+        run_url = f"{settings.airflow_ui_url}/dags/{DAG_ID}/runs/{run_id}"
+        console.print(f"triggered {run_url}", highlight=False)
         run = follow_run(client, DAG_ID, run_id, timeout=timeout, console=console)
         if run["state"] != "success":
             failed = [
@@ -83,33 +88,35 @@ def run_demo(env: dict[str, str], rows: int, timeout: float) -> int:
             ]
             console.print(
                 f"run {run_id} {run['state']}: failed tasks {', '.join(failed)}; "
-                f"logs: docker compose logs airflow-scheduler, or the UI at {url}",
+                f"logs: docker compose logs airflow-scheduler, or {run_url}",
                 style="red",
                 highlight=False,
+                soft_wrap=True,
             )
             return 1
         summary: dict[str, Any] = client.xcom(DAG_ID, run_id, "summary")
     print_summary(console, summary)
-    dsn = (
-        f"postgresql://batchpipe_dbt:{env['PG_DBT_PASSWORD']}@127.0.0.1:"
-        f"{env.get('POSTGRES_HOST_PORT') or 15432}/warehouse"
-    )
+    dsn = with_password(settings.warehouse_dsn, settings.warehouse_password.get_secret_value())
     marts_schema = f"{os.environ.get('BATCHPIPE_DBT_SCHEMA', 'analytics')}_marts"
     print_mart_previews(console, dsn, schema=marts_schema, batch_id=summary["batch_id"])
-    console.print(f"Airflow UI: {url} (user {username}, password in .env)", highlight=False)
+    console.print(
+        f"Airflow UI: {settings.airflow_ui_url} (user {settings.airflow_username}, "
+        "password in .env)",
+        highlight=False,
+    )
     return 0
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows in the sample file")
     parser.add_argument("--timeout", type=float, default=3600.0, help="seconds for the run")
-    parser.add_argument("--env-file", type=Path, default=REPO_ROOT / ".env")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     try:
-        return run_demo(compose_env(args.env_file), args.rows, args.timeout)
-    except (AirflowApiError, StackError, TimeoutError) as exc:
-        console.print(f"compose-demo: {exc}", style="red", highlight=False)
+        settings = load_settings(ComposeDemoSettings)
+        return run_demo(settings, args.rows, args.timeout)
+    except (AirflowApiError, StackError, TimeoutError, SettingsError) as exc:
+        console.print(f"compose-demo: {exc}", style="red", highlight=False, soft_wrap=True)
         return 1
 
 
