@@ -16,7 +16,8 @@ does in production, and its ledger and dbt state are left consistent:
 5. batchpipe end to end: local file -> S3 -> Kafka -> raw table, reconciled in the ledger (one
    and two replicas), with each stage's share (upload, produce, the sink's tail after it);
 6. the same plus ``dbt build`` of the marts;
-and the scaling curve (end-to-end time and peak RSS for several file sizes).
+the scaling curve (end-to-end time and peak RSS for several file sizes), and real-world files
+(``bench/real_world.py``: dirty rows end to end, null markers, formats, Parquet, JSON Lines).
 
 Runs against the local stack with its services (``batchpipe stack up``); the alternatives run
 in ``.venvs/bench`` (``bench/baselines.py``). Writes ``docs/benchmarks.md`` and a PNG chart.
@@ -52,6 +53,7 @@ from batchpipe_cli.stack.services import SERVICE_SPECS, Service
 from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
+from bench import real_world
 from bench.rss import PeakRss
 
 BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
@@ -76,6 +78,8 @@ class Measure:
     """server-side COPY of the same file, timed right before each measurement"""
     parts: dict[str, list[float]] = field(default_factory=dict)
     """seconds of each stage within a measurement (end to end: upload, produce, sink tail)"""
+    ratio: float | None = None
+    """Against its paired baseline (``bench.real_world``), when it has one."""
 
     @property
     def median(self) -> float:
@@ -402,6 +406,13 @@ def run(args: argparse.Namespace) -> list[Measure]:
             path.unlink()
             results.append(m)
             log(f"{m.name}: {m.median:.1f}s, peak RSS {m.rss_mb}")
+
+        pairs = real_world.dirty_pairs(
+            ctx, rows, reps, seed + 1, bank_file, partial(stage_end_to_end, parts={}), Measure
+        )
+        for m in [*pairs, *real_world.validation_alone(rows, reps, Measure)]:
+            results.append(m)
+            log(f"{m.name}: {m.rate:,.0f} rows/s {m.note}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return results
