@@ -76,6 +76,9 @@ _TABLE = re.compile(
     r"((?:^--[^\n]*\n)*)CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) \((.*?)\n\);",
     re.MULTILINE | re.DOTALL,
 )
+_VIEW = re.compile(
+    r"((?:^--[^\n]*\n)*)CREATE OR REPLACE VIEW (\w+)\.(\w+) AS", re.MULTILINE
+)
 _COLUMN = re.compile(r"^\s+([a-z_][a-z0-9_]*)\s+([a-z]+(?:\s*\([0-9, ]+\))?)(.*)$")
 _TABLE_KEY = re.compile(r"^\s+PRIMARY KEY\s*\(([^)]*)\)")
 _CHECK_IN = re.compile(r"CHECK\s*\((\w+)\s+IN\s*\(([^)]*)\)\)")
@@ -119,6 +122,18 @@ def parse_bookkeeping(sql: str) -> list[SqlTable]:
     if not tables:
         raise ValueError("bookkeeping.sql: no CREATE TABLE statement found")
     return tables
+
+
+def parse_bookkeeping_views(sql: str) -> list[tuple[str, str, str]]:
+    """(schema, name, description) of each view in bookkeeping.sql (batch_status)."""
+    return [
+        (
+            schema,
+            name,
+            " ".join(l.removeprefix("--").strip() for l in comment.splitlines() if l.strip()),
+        )
+        for comment, schema, name in _VIEW.findall(sql)
+    ]
 
 
 def _column_tests(
@@ -177,6 +192,9 @@ def raw_source_table(contract: Contract) -> dict[str, Any]:
         "name": contract.raw_table_name,
         "description": f"{contract.description} Contract version {contract.version}; "
         f"natural key: {', '.join(contract.natural_key or contract.column_names)}.",
+        # every test over a whole raw table runs in the daily batchpipe_quality DAG; the per-run
+        # tests read each batch's rows once, in its generated staging model
+        "tags": ["full_history"],
         "meta": {
             "contract": f"contracts/{contract.name}.yaml",
             "contract_version": contract.version,
@@ -234,6 +252,8 @@ def build_sources(contracts: dict[str, Contract], bookkeeping_sql: str) -> dict[
             },
         )
         source["tables"].append(ledger_source_table(table))
+    for schema, name, description in parse_bookkeeping_views(bookkeeping_sql):
+        sources[schema]["tables"].append({"name": name, "description": description})
     return {"version": 2, "sources": list(sources.values())}
 
 

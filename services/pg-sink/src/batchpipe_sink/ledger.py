@@ -1,8 +1,7 @@
 """The batch ledger (``batchpipe.batches``): when is a batch loaded, and what does it hold.
 
-A batch is ``loaded`` when every chunk of its manifest is in ``batchpipe.chunks``, its rows
-loaded plus the rows PostgreSQL refused equal the manifest's valid rows, and the producer's
-dead letters recorded equal its rejected rows. The check runs after every transaction for the
+What "done" means is written once, in the view ``batchpipe.batch_status`` (bookkeeping.sql):
+a batch is marked ``loaded`` when its row there ``reconciles``. The check runs after every transaction for the
 batches it touched (after the commit, so that replicas committing concurrently are all seen by
 the last one) and periodically for every batch still loading.
 """
@@ -18,30 +17,15 @@ from pydantic import BaseModel
 
 _MARK_LOADED = """
 UPDATE batchpipe.batches b SET status = 'loaded', loaded_at = now()
-WHERE b.status = 'loading'
+FROM batchpipe.batch_status s
+WHERE s.batch_id = b.batch_id
+  AND b.status = 'loading'
+  AND s.reconciles
   AND ($1::text[] IS NULL OR b.batch_id = ANY($1::text[]))
-  AND (SELECT count(*) FROM batchpipe.chunks c WHERE c.batch_id = b.batch_id) = b.chunk_count
-  AND (SELECT coalesce(sum(c.rows_loaded + c.rows_rejected), 0)
-       FROM batchpipe.chunks c WHERE c.batch_id = b.batch_id) = b.rows_valid
-  AND (SELECT count(*) FROM batchpipe.rejects r
-       WHERE r.batch_id = b.batch_id AND r.stage = 'producer') = b.rows_rejected
 RETURNING b.batch_id, b.dataset, b.rows_valid, b.rows_rejected
 """
 
-_BATCH_VIEW = """
-WITH c AS (
-    SELECT count(*) AS chunks, coalesce(sum(rows_loaded), 0) AS rows_loaded,
-           coalesce(sum(rows_rejected), 0) AS rows_refused, min(dataset) AS dataset
-    FROM batchpipe.chunks WHERE batch_id = $1
-), r AS (
-    SELECT count(*) FILTER (WHERE stage = 'producer') AS producer,
-           count(*) FILTER (WHERE stage = 'sink') AS sink
-    FROM batchpipe.rejects WHERE batch_id = $1
-)
-SELECT b.*, c.chunks, c.rows_loaded, c.rows_refused, c.dataset AS chunks_dataset,
-       r.producer, r.sink
-FROM c CROSS JOIN r LEFT JOIN batchpipe.batches b ON b.batch_id = $1
-"""
+_BATCH_VIEW = "SELECT * FROM batchpipe.batch_status WHERE batch_id = $1"
 
 
 class Expected(BaseModel):
@@ -67,6 +51,7 @@ class BatchView(BaseModel):
     batch_id: str
     dataset: str
     status: Literal["awaiting_manifest", "loading", "loaded"]
+    reconciles: bool
     contract_version: int | None = None
     source_uri: str | None = None
     sha256: str | None = None
@@ -96,37 +81,31 @@ def _json(value: object) -> dict[str, Any] | None:
 
 
 async def batch_view(conn: asyncpg.Connection, batch_id: str) -> BatchView | None:
-    """The ledger row with counts, or None when no manifest, chunk or reject names it."""
+    """The batch's row of ``batchpipe.batch_status``, or None when nothing names it."""
     row = await conn.fetchrow(_BATCH_VIEW, batch_id)
-    assert row is not None
-    has_manifest = row["batch_id"] is not None
-    if not has_manifest and row["chunks"] == 0 and row["producer"] == 0 and row["sink"] == 0:
+    if row is None:
         return None
-    loaded = Loaded(chunks=row["chunks"], rows=row["rows_loaded"])
-    rejected = Rejected(producer=row["producer"], sink=row["sink"])
-    if not has_manifest:
-        return BatchView(
-            batch_id=batch_id,
-            dataset=row["chunks_dataset"] or "",
-            status="awaiting_manifest",
-            loaded=loaded,
-            rejected=rejected,
-        )
-    return BatchView(
-        batch_id=batch_id,
-        dataset=row["dataset"],
-        status=row["status"],
-        contract_version=row["contract_version"],
-        source_uri=row["source_uri"],
-        sha256=row["sha256"],
-        expected=Expected(
+    expected = (
+        Expected(
             rows_read=row["rows_read"],
             rows_valid=row["rows_valid"],
             rows_rejected=row["rows_rejected"],
             chunks=row["chunk_count"],
-        ),
-        loaded=loaded,
-        rejected=rejected,
+        )
+        if row["has_manifest"]
+        else None
+    )
+    return BatchView(
+        batch_id=batch_id,
+        dataset=row["dataset"] or "",
+        status=row["status"],
+        reconciles=row["reconciles"],
+        contract_version=row["contract_version"],
+        source_uri=row["source_uri"],
+        sha256=row["sha256"],
+        expected=expected,
+        loaded=Loaded(chunks=row["chunks_applied"], rows=row["rows_loaded"]),
+        rejected=Rejected(producer=row["rejected_by_producer"], sink=row["rejected_by_sink"]),
         data_offsets=_json(row["data_offsets"]),
         dlq_offsets=_json(row["dlq_offsets"]),
         manifest_at=row["manifest_at"],
