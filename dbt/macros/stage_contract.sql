@@ -32,8 +32,8 @@ typed as (
 
     select
         {%- for column in columns %}
-            cast(raw.{{ adapter.quote(column.name) }} as {{ column.type }})
-            as {{ adapter.quote(column.name) }},
+            cast(raw.{{ column.name }} as {{ column.type }})
+            as {{ column.name }},
         {%- endfor %}
         raw._batch_id as batch_id,
         raw._source_row as source_row,
@@ -49,7 +49,7 @@ keyed as (
         *,
         cast(md5(row(
             {%- for key in natural_key %}
-                {{ adapter.quote(key) }}{{ "," if not loop.last }}
+                {{ key }}{{ "," if not loop.last }}
             {%- endfor %}
         )::text) as uuid) as key_hash
     from typed

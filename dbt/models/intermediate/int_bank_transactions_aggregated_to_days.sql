@@ -53,6 +53,31 @@ delta as (
 
 ),
 
+previous as (
+
+    -- the table's rows (none on a full build); the join below reads only the touched ones
+    {%- if is_incremental() %}
+        select
+            transaction_date,
+            domain,
+            location,
+            total_amount,
+            transaction_count,
+            source_rows
+        from {{ this }}
+    {%- else %}
+        select
+            cast(null as date) as transaction_date,
+            cast(null as text) as domain,
+            cast(null as text) as location,
+            cast(null as numeric) as total_amount,
+            cast(null as bigint) as transaction_count,
+            cast(null as bigint) as source_rows
+        where false
+    {%- endif %}
+
+),
+
 combined as (
 
     select
@@ -60,23 +85,16 @@ combined as (
         delta.domain,
         delta.location,
         delta.batch_registered_at,
-        {%- if is_incremental() %}
-            delta.total_amount + coalesce(previous.total_amount, 0) as total_amount,
-            delta.transaction_count
-            + coalesce(previous.transaction_count, 0) as transaction_count,
-            delta.source_rows + coalesce(previous.source_rows, 0) as source_rows
-        from delta
-        left join {{ this }} as previous
-            on
-                delta.transaction_date = previous.transaction_date
-                and delta.domain = previous.domain
-                and delta.location = previous.location
-        {%- else %}
-            delta.total_amount,
-            delta.transaction_count,
-            delta.source_rows
-        from delta
-        {%- endif %}
+        delta.total_amount + coalesce(previous.total_amount, 0) as total_amount,
+        delta.transaction_count
+        + coalesce(previous.transaction_count, 0) as transaction_count,
+        delta.source_rows + coalesce(previous.source_rows, 0) as source_rows
+    from delta
+    left join previous
+        on
+            delta.transaction_date = previous.transaction_date
+            and delta.domain = previous.domain
+            and delta.location = previous.location
 
 ),
 

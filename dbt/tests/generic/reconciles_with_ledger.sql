@@ -51,7 +51,7 @@ where audit.batch_id is null or not audit.reconciles
 where not audit.reconciles
 {%- endif %}
 {%- endset -%}
-{%- if execute and flags.WHICH in ('build', 'test') and load_relation(model) is not none -%}
+{%- if execute and flags.WHICH in ('build', 'test') -%}
     {%- set failing = run_query(failing_batches ~ '\norder by batch_id\nlimit 50') -%}
     {%- for batch in failing.rows -%}
         {%- do log(
