@@ -1,0 +1,208 @@
+"""The history curve: ``dbt build`` after one new batch, on top of more and more history.
+
+dbt's cost should follow the new batch, not the rows already held. One isolated warehouse
+(its own raw, ledger and dbt schemas on the stack's PostgreSQL, dropped at the end) is
+grown step by step: history is bulk-loaded server-side (``INSERT ... SELECT`` from
+``generate_series``, a batch of ``batch_rows`` rows at a time, each with its ledger row and
+chunk marked loaded, as the sink leaves them) and taken in by one unmeasured ``dbt build``;
+then one new batch of ``batch_rows`` rows (same shape, its own seed) is loaded and the
+``dbt build`` that takes it in is timed. The measured batch then counts as history for the
+next, larger point.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncpg
+
+from batchpipe_cli.generate import DOMAINS, LOCATIONS
+from batchpipe_common.contracts import Contract
+from batchpipe_common.ddl import quote_ident, raw_batch_index_ddl, raw_table_ddl
+from batchpipe_common.settings import REPO_ROOT
+
+DBT = REPO_ROOT / ".venvs" / "dbt" / "bin" / "dbt"
+BOOKKEEPING_SQL = REPO_ROOT / "services/pg-sink/src/batchpipe_sink/sql/bookkeeping.sql"
+
+
+def _array(values: tuple[str, ...]) -> str:
+    return "ARRAY[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+# one generated bank row per n, like batchpipe_cli.generate: 2022, 7 domains, 30 cities
+_ROWS = f"""
+INSERT INTO {{table}} (transaction_date, domain, location, total_amount, transaction_count,
+                       _batch_id, _source_row)
+SELECT date '2022-01-01' + floor(random() * 365)::int,
+       ({_array(DOMAINS)})[1 + floor(random() * {len(DOMAINS)})::int],
+       ({_array(LOCATIONS)})[1 + floor(random() * {len(LOCATIONS)})::int],
+       round((100 + random() * 999899.99)::numeric, 2),
+       1 + floor(random() * 1999)::int,
+       $1, n
+FROM generate_series(1, $2::bigint) AS n
+"""
+
+
+@dataclass(frozen=True)
+class Point:
+    history_rows: int
+    batch_rows: int
+    dbt_seconds: float
+
+
+class HistoryWarehouse:
+    def __init__(self, env: dict[str, str], contract: Contract) -> None:
+        self.env = env
+        suffix = uuid.uuid4().hex[:8]
+        self.raw_schema = f"bench_raw_{suffix}"
+        self.ledger_schema = f"bench_ledger_{suffix}"
+        self.dbt_schema = f"bench_dbt_{suffix}"
+        self.contract = contract.model_copy(
+            update={"raw_table": f"{self.raw_schema}.{contract.raw_table_name}"}
+        )
+        self.batches = 0
+
+    async def create(self) -> None:
+        admin = await asyncpg.connect(self.env["BATCHPIPE_PG_ADMIN_DSN"])
+        try:
+            for schema in (self.raw_schema, self.ledger_schema):
+                await admin.execute(
+                    f"CREATE SCHEMA {quote_ident(schema)} AUTHORIZATION batchpipe_sink;"
+                    f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO batchpipe_dbt"
+                )
+        finally:
+            await admin.close()
+        bookkeeping = BOOKKEEPING_SQL.read_text().replace(
+            "batchpipe.", f"{quote_ident(self.ledger_schema)}."
+        )
+        sink = await asyncpg.connect(self.env["BATCHPIPE_PG_DSN"])
+        try:
+            await sink.execute(raw_table_ddl(self.contract))
+            await sink.execute(raw_batch_index_ddl(self.contract))
+            await sink.execute(bookkeeping)
+            for schema in (self.raw_schema, self.ledger_schema):
+                await sink.execute(
+                    f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote_ident(schema)} TO batchpipe_dbt"
+                )
+        finally:
+            await sink.close()
+
+    async def drop(self) -> None:
+        admin = await asyncpg.connect(self.env["BATCHPIPE_PG_ADMIN_DSN"])
+        try:
+            rows = await admin.fetch(
+                "SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])"
+                " OR nspname LIKE $2",
+                [self.raw_schema, self.ledger_schema],
+                f"{self.dbt_schema}%",
+            )
+            for row in rows:
+                await admin.execute(f"DROP SCHEMA {quote_ident(row['nspname'])} CASCADE")
+        finally:
+            await admin.close()
+
+    async def add_batch(self, rows: int) -> str:
+        """One loaded batch of ``rows`` generated rows, with its ledger row and chunk."""
+        self.batches += 1
+        batch_id = f"bench-{self.raw_schema}-{self.batches:04d}"
+        table = f"{quote_ident(self.raw_schema)}.{quote_ident(self.contract.raw_table_name)}"
+        ledger = quote_ident(self.ledger_schema)
+        sink = await asyncpg.connect(self.env["BATCHPIPE_PG_DSN"])
+        try:
+            async with sink.transaction():
+                await sink.execute(_ROWS.format(table=table), batch_id, rows)
+                await sink.execute(
+                    f"INSERT INTO {ledger}.chunks (batch_id, chunk_seq, dataset, topic,"
+                    " kafka_partition, kafka_offset, first_row, row_count, rows_loaded,"
+                    " applied_by) VALUES ($1, 0, $2, $2, 0, 0, 1, $3, $3, 'bench')",
+                    batch_id,
+                    self.contract.name,
+                    rows,
+                )
+                await sink.execute(
+                    f"INSERT INTO {ledger}.batches (batch_id, dataset, contract_version,"
+                    " source_uri, sha256, rows_read, rows_valid, rows_rejected, chunk_count,"
+                    " data_offsets, dlq_offsets, manifest_at, status, loaded_at)"
+                    " VALUES ($1, $2, 1, 's3://bench/' || $1, md5($1), $3, $3, 0, 1,"
+                    " '{}', '{}', now(), 'loaded', now())",
+                    batch_id,
+                    self.contract.name,
+                    rows,
+                )
+        finally:
+            await sink.close()
+        return batch_id
+
+    async def settle(self) -> None:
+        """Summarize the BRIN ranges and refresh statistics, as autovacuum would by then."""
+        admin = await asyncpg.connect(self.env["BATCHPIPE_PG_ADMIN_DSN"])
+        try:
+            index = f"{self.raw_schema}.{self.contract.raw_table_name}_batch_brin"
+            await admin.execute("SELECT brin_summarize_new_values($1::regclass)", index)
+            await admin.execute(
+                f"ANALYZE {quote_ident(self.raw_schema)}.{quote_ident(self.contract.raw_table_name)}"
+            )
+        finally:
+            await admin.close()
+
+    def dbt_build(self) -> float:
+        started = time.perf_counter()
+        result = subprocess.run(
+            [
+                str(DBT),
+                "build",
+                "--project-dir",
+                "dbt",
+                "--profiles-dir",
+                "dbt",
+                "--target-path",
+                f"target/{self.dbt_schema}",
+                "--vars",
+                json.dumps({"raw_schema": self.raw_schema, "batchpipe_schema": self.ledger_schema}),
+            ],
+            cwd=REPO_ROOT,
+            env={**os.environ, **self.env, "BATCHPIPE_DBT_SCHEMA": self.dbt_schema},
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"dbt build failed:\n{result.stdout[-3000:]}")
+        return time.perf_counter() - started
+
+
+def history_curve(
+    env: dict[str, str],
+    contract: Contract,
+    history: list[int],
+    batch_rows: int,
+    log: Callable[[str], None] = print,
+) -> list[Point]:
+    """``dbt build`` seconds after one new ``batch_rows`` batch, for each history size."""
+    house = HistoryWarehouse(env, contract)
+    asyncio.run(house.create())
+    held, points = 0, []
+    try:
+        for target in sorted(history):
+            while held < target:
+                step = min(batch_rows, target - held)
+                asyncio.run(house.add_batch(step))
+                held += step
+            asyncio.run(house.settle())
+            took = house.dbt_build()
+            log(f"history {held:,} rows taken in by dbt in {took:.1f}s")
+            asyncio.run(house.add_batch(batch_rows))
+            seconds = house.dbt_build()
+            points.append(Point(held, batch_rows, seconds))
+            log(f"dbt build: {batch_rows:,} new rows on {held:,} of history: {seconds:.1f}s")
+            held += batch_rows
+    finally:
+        asyncio.run(house.drop())
+    return points
