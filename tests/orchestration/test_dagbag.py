@@ -56,14 +56,15 @@ def test_ingest_runs_one_dbt_build_per_run_and_watches_each_model(dagbag: Any) -
     dag = dagbag.dags["batchpipe_ingest"]
     producer = dag.task_dict["dbt.bank_transactions.dbt_producer_watcher"]
     assert type(producer).__name__ == "DbtProducerWatcherOperator"
-    assert producer.select == ["source:raw.bank_transactions+"]
-    assert producer.exclude == ["tag:full_history"]
-    watched = {
-        t.split(".")[-1]
-        for t in dag.task_ids
-        if t.startswith("dbt.bank_transactions.") and t != producer.task_id
-    }
-    assert {"stg_raw__bank_transactions_run", "batch_audit_run"} <= watched
+    assert producer.select == "source:raw.bank_transactions+"
+    assert producer.exclude == "tag:full_history"
+    for model in ("stg_raw__bank_transactions", "int_bank_transactions_aggregated_to_days"):
+        watcher = dag.task_dict[f"dbt.bank_transactions.{model}.run"]
+        assert type(watcher).__name__ == "DbtRunWatcherOperator", model
+        assert watcher.deferrable
+    assert type(dag.task_dict["dbt.bank_transactions.batch_audit.test"]).__name__ == (
+        "DbtTestWatcherOperator"
+    )
     # the branch on the run's dataset leads into each dataset's group
     route = dag.task_dict["dbt.route"]
     assert producer.task_id in route.downstream_task_ids
@@ -71,7 +72,7 @@ def test_ingest_runs_one_dbt_build_per_run_and_watches_each_model(dagbag: Any) -
 
 def test_quality_runs_every_test_over_every_row_daily(dagbag: Any) -> None:
     dag = dagbag.dags["batchpipe_quality"]
-    assert dag.timetable.summary == "@daily"
+    assert dag.schedule == "@daily"
     (check,) = dag.tasks
     assert check.selector == "full_history"
     assert check.vars == {"test_scope": "full"}
