@@ -63,6 +63,15 @@ bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/b
 	@$(VENV)/batchpipe stack up
 	@$(VENV)/python -m bench.run
 
+.PHONY: bench-history
+bench-history: ## Only the dbt history curve of `make bench` (1M, 10M, 30M rows of history)
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/python -m bench.run --only-history
+
+.PHONY: dbt-quality
+dbt-quality: ## Every dbt test over every row (what the daily batchpipe_quality DAG runs)
+	@$(WITH_STACK) $(DBT) test $(DBT_ARGS) --selector full_history --vars '{test_scope: full}'
+
 .PHONY: up
 up: ## Docker: build the images, start the whole stack, wait until every service is healthy
 	@sh infra/docker/write-env.sh .env.example .env

@@ -206,3 +206,52 @@ def history_curve(
     finally:
         asyncio.run(house.drop())
     return points
+
+
+HEADING = "## History curve: dbt after one new batch"
+
+
+def history_section(points: list[Point], command: str) -> str:
+    """The Markdown section for docs/benchmarks.md, with the issue's targets checked."""
+    lines = [
+        HEADING,
+        "",
+        f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
+        "the same size of new batch (generated rows, its own seed) on top of more and more "
+        "history in an isolated warehouse; history is bulk-loaded server-side with its ledger "
+        "rows and taken in by an unmeasured `dbt build` first. `dbt build` is the per-run "
+        "build (default selector: models plus per-run tests, no full-history tests).",
+        "",
+        "| history rows | new batch rows | dbt build s | x the smallest history |",
+        "|---:|---:|---:|---:|",
+    ]
+    base = points[0].dbt_seconds if points else 0.0
+    for p in points:
+        lines.append(
+            f"| {p.history_rows:,} | {p.batch_rows:,} | {p.dbt_seconds:.1f} | "
+            f"{p.dbt_seconds / base:.2f} |"
+        )
+    big = [p for p in points if p.history_rows >= 20_000_000]
+    if big and points:
+        worst = max(p.dbt_seconds for p in big)
+        ratio = worst / base
+        lines += [
+            "",
+            "| target | measured | met |",
+            "|---|---|---|",
+            f"| dbt build <= 20 s with >= 20M rows of history | {worst:.1f} s | "
+            f"{'yes' if worst <= 20 else '**no**'} |",
+            f"| within 1.5x of the smallest history | {ratio:.2f}x | "
+            f"{'yes' if ratio <= 1.5 else '**no**'} |",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def splice_section(page: str, section: str) -> str:
+    """``page`` with its history section replaced by ``section`` (appended when missing)."""
+    start = page.find(HEADING)
+    if start < 0:
+        return page.rstrip("\n") + "\n\n" + section
+    end = page.find("\n## ", start + len(HEADING))
+    rest = page[end + 1 :] if end >= 0 else ""
+    return page[:start] + section + ("\n" + rest if rest else "")

@@ -15,15 +15,19 @@ import asyncpg
 import orjson
 from pydantic import BaseModel
 
+# The batch ids go into the view as a restriction, so PostgreSQL reads only their rows
+# (primary-key lookups in batches, chunks and rejects), however long the ledger grows.
 _MARK_LOADED = """
 UPDATE batchpipe.batches b SET status = 'loaded', loaded_at = now()
 FROM batchpipe.batch_status s
-WHERE s.batch_id = b.batch_id
-  AND b.status = 'loading'
+WHERE s.batch_id = ANY($1::text[])
+  AND s.batch_id = b.batch_id
+  AND s.status = 'loading'
   AND s.reconciles
-  AND ($1::text[] IS NULL OR b.batch_id = ANY($1::text[]))
 RETURNING b.batch_id, b.dataset, b.rows_valid, b.rows_rejected
 """
+
+_LOADING = "SELECT batch_id FROM batchpipe.batches WHERE status = 'loading'"
 
 _BATCH_VIEW = "SELECT * FROM batchpipe.batch_status WHERE batch_id = $1"
 
@@ -67,8 +71,10 @@ class BatchView(BaseModel):
 async def mark_loaded(
     conn: asyncpg.Connection, batch_ids: list[str] | None
 ) -> list[asyncpg.Record]:
-    """Mark the given batches (all loading ones when None) loaded where complete."""
-    if batch_ids is not None and not batch_ids:
+    """Mark the given batches (all loading ones when None) loaded where they reconcile."""
+    if batch_ids is None:
+        batch_ids = [r["batch_id"] for r in await conn.fetch(_LOADING)]
+    if not batch_ids:
         return []
     return list(await conn.fetch(_MARK_LOADED, batch_ids))
 
