@@ -146,9 +146,8 @@ class HistoryWarehouse:
         try:
             index = f"{self.raw_schema}.{self.contract.raw_table_name}_batch_brin"
             await admin.execute("SELECT brin_summarize_new_values($1::regclass)", index)
-            await admin.execute(
-                f"ANALYZE {quote_ident(self.raw_schema)}.{quote_ident(self.contract.raw_table_name)}"
-            )
+            table = quote_ident(self.contract.raw_table_name)
+            await admin.execute(f"ANALYZE {quote_ident(self.raw_schema)}.{table}")
         finally:
             await admin.close()
 

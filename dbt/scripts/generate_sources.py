@@ -76,9 +76,7 @@ _TABLE = re.compile(
     r"((?:^--[^\n]*\n)*)CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) \((.*?)\n\);",
     re.MULTILINE | re.DOTALL,
 )
-_VIEW = re.compile(
-    r"((?:^--[^\n]*\n)*)CREATE OR REPLACE VIEW (\w+)\.(\w+) AS", re.MULTILINE
-)
+_VIEW = re.compile(r"((?:^--[^\n]*\n)*)CREATE OR REPLACE VIEW (\w+)\.(\w+) AS", re.MULTILINE)
 _COLUMN = re.compile(r"^\s+([a-z_][a-z0-9_]*)\s+([a-z]+(?:\s*\([0-9, ]+\))?)(.*)$")
 _TABLE_KEY = re.compile(r"^\s+PRIMARY KEY\s*\(([^)]*)\)")
 _CHECK_IN = re.compile(r"CHECK\s*\((\w+)\s+IN\s*\(([^)]*)\)\)")
@@ -130,7 +128,9 @@ def parse_bookkeeping_views(sql: str) -> list[tuple[str, str, str]]:
         (
             schema,
             name,
-            " ".join(l.removeprefix("--").strip() for l in comment.splitlines() if l.strip()),
+            " ".join(
+                line.removeprefix("--").strip() for line in comment.splitlines() if line.strip()
+            ),
         )
         for comment, schema, name in _VIEW.findall(sql)
     ]

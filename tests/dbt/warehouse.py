@@ -58,11 +58,13 @@ def parse_bank_csv(text: str) -> list[Fact]:
 @dataclass(frozen=True)
 class Batch:
     batch_id: str
-    rows: list[Fact]
+    rows: list[Any]  # Facts for the bank contract, the contract's columns for another
     rejected_lines: list[str]
 
 
-def make_batch(rows: Sequence[Fact], rejected_lines: Sequence[str] = (), tag: str = "") -> Batch:
+def make_batch(
+    rows: Sequence[tuple[Any, ...]], rejected_lines: Sequence[str] = (), tag: str = ""
+) -> Batch:
     """A batch id derived like the producer's (from the rows' bytes) for ``rows``."""
     digest = hashlib.sha256((tag + repr(list(rows)) + repr(list(rejected_lines))).encode())
     return Batch(

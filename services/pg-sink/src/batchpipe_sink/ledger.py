@@ -1,9 +1,9 @@
 """The batch ledger (``batchpipe.batches``): when is a batch loaded, and what does it hold.
 
 What "done" means is written once, in the view ``batchpipe.batch_status`` (bookkeeping.sql):
-a batch is marked ``loaded`` when its row there ``reconciles``. The check runs after every transaction for the
-batches it touched (after the commit, so that replicas committing concurrently are all seen by
-the last one) and periodically for every batch still loading.
+a batch is marked ``loaded`` when its row there ``reconciles``. The check runs after every
+transaction for the batches it touched (after the commit, so that replicas committing
+concurrently are all seen by the last one) and periodically for every batch still loading.
 """
 
 from __future__ import annotations
