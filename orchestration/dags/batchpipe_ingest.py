@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow.sdk import (
+    BaseSensorOperator,
     Param,
     PokeReturnValue,
     TaskGroup,
@@ -55,6 +56,9 @@ HTTP_RETRIES: dict[str, Any] = {
     "max_retry_delay": timedelta(minutes=2),
 }
 PRODUCER_TIMEOUT = timedelta(hours=2)
+# how often a model's deferred watcher looks at the dbt build's progress (Cosmos: 10 s); the
+# dbt stage ends at most this long after the build
+WATCHER_POKE_INTERVAL = 2
 SINK_TIMEOUT = timedelta(hours=2)
 
 
@@ -105,13 +109,16 @@ def _dbt_for_each_dataset() -> TaskGroup:
                     # the dataset's staging model and everything downstream of it (its marts,
                     # batch_audit); the full-history tests run in batchpipe_quality
                     select=[f"source:{config.raw_source(dataset)}+"],
-                    exclude=["tag:full_history"],
+                    exclude=["tag:full_history", "resource_type:unit_test"],
                     # a test over several models (totals match) runs after all of them
                     should_detach_multiple_parents_tests=True,
                 ),
                 # dbt reruns are harmless, but a failed test should be looked at, not retried
                 default_args={"retries": 0},
             )
+            for watcher in models.iter_tasks():
+                if isinstance(watcher, BaseSensorOperator):
+                    watcher.poke_interval = WATCHER_POKE_INTERVAL
             routed >> models
             roots[dataset] = [t.task_id for t in models.roots]
     return group

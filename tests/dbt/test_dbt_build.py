@@ -164,3 +164,11 @@ async def test_row_missing_from_raw_fails_the_build_naming_the_batch(
     assert f"batch {new.batch_id} does not reconcile with the ledger" in result.stdout
     assert "unaccounted=1" in result.stdout
     assert "FAIL 1 reconciles_with_ledger_batch_audit" in result.stdout
+
+
+def test_unit_tests_pass(warehouse: Warehouse) -> None:
+    """The SQL's unit tests (not part of the per-run build; CI and the quality DAG run them)."""
+    build(warehouse)  # unit tests read the column types of the models' inputs
+    result = warehouse.dbt("test", "--select", "test_type:unit")
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "PASS=" in result.stdout and "PASS=0 " not in result.stdout

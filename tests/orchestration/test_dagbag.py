@@ -57,7 +57,7 @@ def test_ingest_runs_one_dbt_build_per_run_and_watches_each_model(dagbag: Any) -
     producer = dag.task_dict["dbt.bank_transactions.dbt_producer_watcher"]
     assert type(producer).__name__ == "DbtProducerWatcherOperator"
     assert producer.select == "source:raw.bank_transactions+"
-    assert producer.exclude == "tag:full_history"
+    assert producer.exclude == "tag:full_history resource_type:unit_test"
     for model in ("stg_raw__bank_transactions", "int_bank_transactions_aggregated_to_days"):
         watcher = dag.task_dict[f"dbt.bank_transactions.{model}.run"]
         assert type(watcher).__name__ == "DbtRunWatcherOperator", model
