@@ -1,7 +1,8 @@
 """The history curve: ``dbt build`` after one new batch, on top of more and more history.
 
 dbt's cost should follow the new batch, not the rows already held. One isolated warehouse
-(its own raw, ledger and dbt schemas on the stack's PostgreSQL, dropped at the end) is
+(the dbt tests' ``Warehouse``: its own raw, ledger and dbt schemas on the stack's
+PostgreSQL, dropped at the end) is
 grown step by step: history is bulk-loaded server-side (``INSERT ... SELECT`` from
 ``generate_series``, a batch of ``batch_rows`` rows at a time, each with its ledger row and
 chunk marked loaded, as the sink leaves them) and taken in by one unmeasured ``dbt build``;
@@ -13,23 +14,16 @@ next, larger point.
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
+import shutil
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import asyncpg
 
 from batchpipe_cli.generate import DOMAINS, LOCATIONS
-from batchpipe_common.contracts import Contract
-from batchpipe_common.ddl import quote_ident, raw_batch_index_ddl, raw_table_ddl
-from batchpipe_common.settings import REPO_ROOT
-
-DBT = REPO_ROOT / ".venvs" / "dbt" / "bin" / "dbt"
-BOOKKEEPING_SQL = REPO_ROOT / "services/pg-sink/src/batchpipe_sink/sql/bookkeeping.sql"
+from batchpipe_common.ddl import quote_ident
+from tests.dbt.warehouse import DBT_PROJECT, Warehouse
 
 
 def _array(values: tuple[str, ...]) -> str:
@@ -57,61 +51,15 @@ class Point:
     dbt_seconds: float
 
 
-class HistoryWarehouse:
-    def __init__(self, env: dict[str, str], contract: Contract) -> None:
-        self.env = env
-        suffix = uuid.uuid4().hex[:8]
-        self.raw_schema = f"bench_raw_{suffix}"
-        self.ledger_schema = f"bench_ledger_{suffix}"
-        self.dbt_schema = f"bench_dbt_{suffix}"
-        self.contract = contract.model_copy(
-            update={"raw_table": f"{self.raw_schema}.{contract.raw_table_name}"}
-        )
-        self.batches = 0
+class HistoryWarehouse(Warehouse):
+    """The dbt tests' isolated warehouse, filled server-side in bulk."""
 
-    async def create(self) -> None:
-        admin = await asyncpg.connect(self.env["BATCHPIPE_PG_ADMIN_DSN"])
-        try:
-            for schema in (self.raw_schema, self.ledger_schema):
-                await admin.execute(
-                    f"CREATE SCHEMA {quote_ident(schema)} AUTHORIZATION batchpipe_sink;"
-                    f"GRANT USAGE ON SCHEMA {quote_ident(schema)} TO batchpipe_dbt"
-                )
-        finally:
-            await admin.close()
-        bookkeeping = BOOKKEEPING_SQL.read_text().replace(
-            "batchpipe.", f"{quote_ident(self.ledger_schema)}."
-        )
-        sink = await asyncpg.connect(self.env["BATCHPIPE_PG_DSN"])
-        try:
-            await sink.execute(raw_table_ddl(self.contract))
-            await sink.execute(raw_batch_index_ddl(self.contract))
-            await sink.execute(bookkeeping)
-            for schema in (self.raw_schema, self.ledger_schema):
-                await sink.execute(
-                    f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote_ident(schema)} TO batchpipe_dbt"
-                )
-        finally:
-            await sink.close()
-
-    async def drop(self) -> None:
-        admin = await asyncpg.connect(self.env["BATCHPIPE_PG_ADMIN_DSN"])
-        try:
-            rows = await admin.fetch(
-                "SELECT nspname FROM pg_namespace WHERE nspname = ANY($1::text[])"
-                " OR nspname LIKE $2",
-                [self.raw_schema, self.ledger_schema],
-                f"{self.dbt_schema}%",
-            )
-            for row in rows:
-                await admin.execute(f"DROP SCHEMA {quote_ident(row['nspname'])} CASCADE")
-        finally:
-            await admin.close()
+    batches = 0
 
     async def add_batch(self, rows: int) -> str:
         """One loaded batch of ``rows`` generated rows, with its ledger row and chunk."""
         self.batches += 1
-        batch_id = f"bench-{self.raw_schema}-{self.batches:04d}"
+        batch_id = f"bench-{self.suffix}-{self.batches:04d}"
         table = f"{quote_ident(self.raw_schema)}.{quote_ident(self.contract.raw_table_name)}"
         ledger = quote_ident(self.ledger_schema)
         sink = await asyncpg.connect(self.env["BATCHPIPE_PG_DSN"])
@@ -153,25 +101,7 @@ class HistoryWarehouse:
 
     def dbt_build(self) -> float:
         started = time.perf_counter()
-        result = subprocess.run(
-            [
-                str(DBT),
-                "build",
-                "--project-dir",
-                "dbt",
-                "--profiles-dir",
-                "dbt",
-                "--target-path",
-                f"target/{self.dbt_schema}",
-                "--vars",
-                json.dumps({"raw_schema": self.raw_schema, "batchpipe_schema": self.ledger_schema}),
-            ],
-            cwd=REPO_ROOT,
-            env={**os.environ, **self.env, "BATCHPIPE_DBT_SCHEMA": self.dbt_schema},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        result = self.dbt("build")
         if result.returncode != 0:
             raise RuntimeError(f"dbt build failed:\n{result.stdout[-3000:]}")
         return time.perf_counter() - started
@@ -179,13 +109,12 @@ class HistoryWarehouse:
 
 def history_curve(
     env: dict[str, str],
-    contract: Contract,
     history: list[int],
     batch_rows: int,
     log: Callable[[str], None] = print,
 ) -> list[Point]:
     """``dbt build`` seconds after one new ``batch_rows`` batch, for each history size."""
-    house = HistoryWarehouse(env, contract)
+    house = HistoryWarehouse(env)
     asyncio.run(house.create())
     held, points = 0, []
     try:
@@ -204,6 +133,7 @@ def history_curve(
             held += batch_rows
     finally:
         asyncio.run(house.drop())
+        shutil.rmtree(DBT_PROJECT / "target" / f"test-{house.suffix}", ignore_errors=True)
     return points
 
 

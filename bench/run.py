@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     page = args.out / "benchmarks.md"
     if not args.only_history:
         write_report(run(args), machine(), args.out, command)
-    points = history_curve(stack_env(), CONTRACT, args.history, args.history_batch, log=log)
+    points = history_curve(stack_env(), args.history, args.history_batch, log=log)
     section = history_section(points, command if not args.only_history else "make bench-history")
     page.write_text(splice_section(page.read_text() if page.exists() else "", section))
     log(f"wrote {page}")

@@ -153,7 +153,7 @@ async def test_row_missing_from_raw_fails_the_build_naming_the_batch(
     await warehouse.delete_one_raw_row(batch.batch_id)
     full = warehouse.dbt("test", scope="full")
     assert full.returncode != 0
-    assert f"batch {batch.batch_id} differs from the ledger: raw rows=1999" in full.stdout
+    assert f"batch {batch.batch_id} differs from the ledger: raw_rows=1999" in full.stdout
 
     # a row missing from a new batch: the run that takes the batch fails, naming it
     new = make_batch(generated_rows(tmp_path / "new.csv", 500, seed=4), tag="new")

@@ -51,20 +51,11 @@ where audit.batch_id is null or not audit.reconciles
 where not audit.reconciles
 {%- endif %}
 {%- endset -%}
-{%- if execute and flags.WHICH in ('build', 'test') -%}
-    {%- set failing = run_query(failing_batches ~ '\norder by batch_id\nlimit 50') -%}
-    {%- for batch in failing.rows -%}
-        {%- do log(
-            'batch ' ~ batch['batch_id'] ~ ' does not reconcile with the ledger: rows_read='
-            ~ batch['manifest_rows_read'] ~ ' loaded=' ~ batch['loaded_rows']
-            ~ ' producer_rejected=' ~ batch['producer_rejected_rows']
-            ~ ' (manifest ' ~ batch['manifest_rows_rejected'] ~ ')'
-            ~ ' sink_rejected=' ~ batch['sink_rejected_rows']
-            ~ ' duplicates=' ~ batch['duplicate_rows']
-            ~ ' unaccounted=' ~ batch['unaccounted_rows'],
-            info=true
-        ) -%}
-    {%- endfor -%}
-{%- endif %}
+{{- log_failing_batches(failing_batches, 'does not reconcile with the ledger', [
+    ('rows_read', 'manifest_rows_read'), ('loaded', 'loaded_rows'),
+    ('producer_rejected', 'producer_rejected_rows'),
+    ('manifest_rejected', 'manifest_rows_rejected'), ('sink_rejected', 'sink_rejected_rows'),
+    ('duplicates', 'duplicate_rows'), ('unaccounted', 'unaccounted_rows'),
+]) }}
 {{ failing_batches }}
 {% endtest %}

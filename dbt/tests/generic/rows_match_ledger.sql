@@ -20,14 +20,8 @@ where
     and status.status = 'loaded'
     and coalesce(raw_rows.raw_rows, 0) <> status.rows_loaded
 {%- endset -%}
-{%- if execute and flags.WHICH in ('build', 'test') -%}
-    {%- for batch in run_query(failing_batches ~ '\norder by batch_id\nlimit 50').rows -%}
-        {%- do log(
-            'batch ' ~ batch['batch_id'] ~ ' differs from the ledger: raw rows='
-            ~ batch['raw_rows'] ~ ' ledger rows_loaded=' ~ batch['ledger_rows_loaded'],
-            info=true
-        ) -%}
-    {%- endfor -%}
-{%- endif %}
+{{- log_failing_batches(failing_batches, 'differs from the ledger', [
+    ('raw_rows', 'raw_rows'), ('ledger_rows_loaded', 'ledger_rows_loaded'),
+]) }}
 {{ failing_batches }}
 {% endtest %}
