@@ -15,15 +15,23 @@ with status as (
 
 open_batches as (
 
+    -- the batches of the datasets with a contract (the ledger may hold others, e.g. a
+    -- dataset whose contract was withdrawn) that are not final yet
     select status.batch_id, status.dataset
     from status
-    {%- if is_incremental() %}
-        where not exists (
-            select 1
-            from {{ this }} as audited
-            where audited.batch_id = status.batch_id and audited.taken
+    where
+        status.dataset in (
+            {%- for entry in datasets %}
+                '{{ entry.dataset }}'{{ "," if not loop.last }}
+            {%- endfor %}
         )
-    {%- endif %}
+        {%- if is_incremental() %}
+            and not exists (
+                select 1
+                from {{ this }} as audited
+                where audited.batch_id = status.batch_id and audited.taken
+            )
+        {%- endif %}
 
 ),
 

@@ -4,10 +4,12 @@
         table has not taken yet, typed and renamed as the contract says, with the lineage
         columns, a hash of the contract's natural key, and `taken_at` (this run's start).
 
-        De-duplication is against the table's unique index on `key_hash`: a fact already held
-        is not taken again (the first load wins and keeps its lineage), and within the new
-        batches the earliest load of a fact wins. Nothing reads the history: the new batches
-        come from the raw table's BRIN index on _batch_id, the held facts from the key index.
+        De-duplication is against the table's unique index on `key_hash`: the model's
+        incremental strategy `insert_new` (macros/insert_new.sql) inserts with ON CONFLICT DO
+        NOTHING, so a fact already held is not taken again (the first load wins and keeps its
+        lineage); within the new batches the earliest load of a fact wins (DISTINCT ON).
+        Nothing reads the history: the new batches come from the raw table's BRIN index on
+        _batch_id, the held facts are probed in the key index.
 
         columns: list of {'name': ..., 'type': ...} (the contract's names and PostgreSQL
         types); natural_key: list of column names. -#}
@@ -66,17 +68,11 @@ first_loads as (
 
 final as (
 
+    -- facts the table already holds are skipped on insert (strategy insert_new)
     select
         first_loads.*,
         {{ run_stamp() }} as taken_at
     from first_loads
-    {%- if is_incremental() %}
-        where not exists (
-            select 1
-            from {{ this }} as held
-            where held.key_hash = first_loads.key_hash
-        )
-    {%- endif %}
 
 )
 

@@ -64,7 +64,8 @@ def staging_sql(contract: Contract) -> str:
 {{{{
     config(
         materialized='incremental',
-        incremental_strategy='append',
+        incremental_strategy='insert_new',
+        unique_key='key_hash',
         on_schema_change='append_new_columns',
         indexes=[
             {{'columns': ['key_hash'], 'unique': True}},

@@ -15,7 +15,10 @@ with ledger as (
         rows_read as manifest_rows_read,
         rows_rejected as manifest_rows_rejected
     from {{ ledger }}
-    where status = 'loaded'
+    where
+        status = 'loaded'
+        -- the datasets the audit covers (those with a contract)
+        and dataset in (select distinct dataset from {{ model }})
 ),
 
 audit as (
