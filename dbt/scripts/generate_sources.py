@@ -225,15 +225,20 @@ def raw_source_table(contract: Contract) -> dict[str, Any]:
 
 
 def ledger_source_table(table: SqlTable) -> dict[str, Any]:
+    """A ledger table; its tests restate its constraints, so they run daily, not per run."""
     columns = [
         _with_tests(
             {"name": name, "data_type": data_type, "description": LEDGER_COLUMN_DOCS.get(name, "")},
-            _column_tests(name, not_null, table.primary_key, table.allowed.get(name)),
+            [
+                _full_history(t)
+                for t in _column_tests(name, not_null, table.primary_key, table.allowed.get(name))
+            ],
         )
         for name, data_type, not_null in table.columns
     ]
     entry: dict[str, Any] = {"name": table.name, "description": table.description}
-    return _with_tests(entry, _table_key_test(table.primary_key)) | {"columns": columns}
+    table_tests = [_full_history(t) for t in _table_key_test(table.primary_key)]
+    return _with_tests(entry, table_tests) | {"columns": columns}
 
 
 def build_sources(contracts: dict[str, Contract], bookkeeping_sql: str) -> dict[str, Any]:
