@@ -112,8 +112,12 @@ def history_curve(
     history: list[int],
     batch_rows: int,
     log: Callable[[str], None] = print,
+    on_point: Callable[[list[Point]], None] = lambda points: None,
 ) -> list[Point]:
-    """``dbt build`` seconds after one new ``batch_rows`` batch, for each history size."""
+    """``dbt build`` seconds after one new ``batch_rows`` batch, for each history size.
+
+    ``on_point`` gets the points so far after each one (a long run that is stopped keeps
+    what it measured)."""
     house = HistoryWarehouse(env)
     asyncio.run(house.create())
     held, points = 0, []
@@ -130,6 +134,7 @@ def history_curve(
             seconds = house.dbt_build()
             points.append(Point(held, batch_rows, seconds))
             log(f"dbt build: {batch_rows:,} new rows on {held:,} of history: {seconds:.1f}s")
+            on_point(points)
             held += batch_rows
     finally:
         asyncio.run(house.drop())

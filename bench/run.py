@@ -44,7 +44,7 @@ from batchpipe_cli.stack.manager import status as stack_status
 from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
-from bench.history import history_curve, history_section, splice_section
+from bench.history import Point, history_curve, history_section, splice_section
 from bench.rss import PeakRss
 
 BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
@@ -399,10 +399,14 @@ def main(argv: list[str] | None = None) -> None:
     page = args.out / "benchmarks.md"
     if not args.only_history:
         write_report(run(args), machine(), args.out, command)
-    points = history_curve(stack_env(), args.history, args.history_batch, log=log)
-    section = history_section(points, command if not args.only_history else "make bench-history")
-    page.write_text(splice_section(page.read_text() if page.exists() else "", section))
-    log(f"wrote {page}")
+    label = command if not args.only_history else "make bench-history"
+
+    def write_section(points: list[Point]) -> None:
+        section = history_section(points, label)
+        page.write_text(splice_section(page.read_text() if page.exists() else "", section))
+        log(f"wrote {page}")
+
+    history_curve(stack_env(), args.history, args.history_batch, log=log, on_point=write_section)
 
 
 if __name__ == "__main__":
