@@ -14,6 +14,7 @@ next, larger point.
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -154,7 +155,9 @@ def history_section(points: list[Point], command: str) -> str:
         "the same size of new batch (generated rows, its own seed) on top of more and more "
         "history in an isolated warehouse; history is bulk-loaded server-side with its ledger "
         "rows and taken in by an unmeasured `dbt build` first. `dbt build` is the per-run "
-        "build (default selector: models plus per-run tests, no full-history tests).",
+        "build (default selector: models plus per-run tests, no full-history tests). "
+        f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
+        "(the machine is shared; compare the points of one run, not runs).",
         "",
         "| history rows | new batch rows | dbt build s | x the smallest history |",
         "|---:|---:|---:|---:|",
