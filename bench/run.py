@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> None:
     page = args.out / "benchmarks.md"
     if not args.only_history:
         write_report(run(args), machine(), args.out, command)
-    label = command if not args.only_history else "make bench-history"
+    label = command if not args.only_history else " ".join(["python -m bench.run", *sys.argv[1:]])
 
     def write_section(points: list[Point]) -> None:
         section = history_section(points, label)
