@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from batchpipe_common.contracts import Contract, load_contracts
+from batchpipe_common.contracts import Column, Contract, load_contracts
 from batchpipe_common.ddl import column_ddl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -161,6 +161,22 @@ def _table_key_test(key: list[str]) -> list[Any]:
     return [{"unique_combination_of_columns": {"arguments": {"combination": key}}}]
 
 
+def check_tests(column: Column) -> list[Any]:
+    """dbt tests for a contract column's checks: allowed values, min/max."""
+    checks = column.checks
+    tests: list[Any] = []
+    if checks.allowed:
+        tests.append({"accepted_values": {"arguments": {"values": list(checks.allowed)}}})
+    if checks.min is not None or checks.max is not None:
+        bounds: dict[str, Any] = {}
+        if checks.min is not None:
+            bounds["min_value"] = str(checks.min)
+        if checks.max is not None:
+            bounds["max_value"] = str(checks.max)
+        tests.append({"accepted_range": {"arguments": bounds}})
+    return tests
+
+
 def _full_history(test: Any) -> dict[str, Any]:
     """A test over a whole raw table: it runs in the daily batchpipe_quality DAG (tag
     full_history, outside dbt's default selector); per run, each batch's rows are tested
@@ -185,16 +201,7 @@ def raw_source_table(contract: Contract) -> dict[str, Any]:
         }
         tests = _column_tests(name, not_null, [], None)
         if contract_column is not None:
-            checks = contract_column.checks
-            if checks.allowed:
-                tests.append({"accepted_values": {"arguments": {"values": list(checks.allowed)}}})
-            if checks.min is not None or checks.max is not None:
-                bounds: dict[str, Any] = {}
-                if checks.min is not None:
-                    bounds["min_value"] = str(checks.min)
-                if checks.max is not None:
-                    bounds["max_value"] = str(checks.max)
-                tests.append({"accepted_range": {"arguments": bounds}})
+            tests += check_tests(contract_column)
         columns.append(_with_tests(entry, [_full_history(t) for t in tests]))
     return {
         "name": contract.raw_table_name,

@@ -28,6 +28,9 @@ import yaml
 
 from batchpipe_common.contracts import Contract, load_contracts
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling generator
+from generate_sources import check_tests
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO_ROOT / "contracts"
 PROJECT_DIR = REPO_ROOT / "dbt"
@@ -96,17 +99,7 @@ def _scoped(test: Any) -> dict[str, Any]:
 def _column_tests(contract: Contract, name: str) -> list[Any]:
     column = next(c for c in contract.columns if c.name == name)
     tests: list[Any] = [] if column.nullable else ["not_null"]
-    checks = column.checks
-    if checks.allowed:
-        tests.append({"accepted_values": {"arguments": {"values": list(checks.allowed)}}})
-    if checks.min is not None or checks.max is not None:
-        bounds: dict[str, str] = {}
-        if checks.min is not None:
-            bounds["min_value"] = str(checks.min)
-        if checks.max is not None:
-            bounds["max_value"] = str(checks.max)
-        tests.append({"accepted_range": {"arguments": bounds}})
-    return [_scoped(t) for t in tests]
+    return [_scoped(t) for t in [*tests, *check_tests(column)]]
 
 
 def staging_model_yml(contract: Contract) -> dict[str, Any]:
