@@ -368,7 +368,7 @@ def run(args: argparse.Namespace) -> list[Measure]:
         dlt_loaders = (("dlt-csv", "dlt read_csv"), ("dlt-arrow", "dlt read_csv_duckdb + csv"))
         for loader, label in dlt_loaders:
             m = Measure(label, rows)
-            for _ in range(reps):
+            for _ in range(args.baseline_reps or reps):
                 m.pair(ctx, base, partial(baseline, ctx, loader, base, rows))
             results.append(m)
             log(f"{label}: {m.rate:,.0f} rows/s")
@@ -446,6 +446,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--insert-rows", type=int, default=100_000)
+    parser.add_argument(
+        "--baseline-reps", type=int, default=0, help="runs of each dlt loader (default: --reps)"
+    )
     parser.add_argument(
         "--scaling",
         type=lambda s: [int(x) for x in s.split(",") if x],
