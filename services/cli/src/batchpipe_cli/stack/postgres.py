@@ -76,6 +76,7 @@ def _check_reachable(path: Path, user: str) -> None:
 
 class Postgres(Component):
     name = "postgres"
+    recovery_grace_s = 120.0  # crash recovery replays the WAL since the last checkpoint
 
     @property
     def port(self) -> int:
