@@ -40,6 +40,12 @@ test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to e
 	@$(VENV)/batchpipe stack up
 	@$(AIRFLOW_PYTEST) tests/orchestration
 
+.PHONY: test-images
+test-images: ## Build the service images from services/Dockerfile and run them on the local stack (root, or a running Docker)
+	@scripts/setup.sh images
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/pytest tests/images
+
 .PHONY: test-faults
 test-faults: setup ## The full fault-injection suite (slow)
 	@$(VENV)/batchpipe stack up
