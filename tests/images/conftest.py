@@ -45,7 +45,7 @@ def container_engine(images_state: Path) -> Iterator[Engine]:
 def service_images(container_engine: Engine, images_state: Path) -> dict[str, str]:
     """``{compose service: image}``, built with BuildKit from compose's ``build:``."""
     with (images_state / "standins.log").open("a") as log:
-        ensure_standins(container_engine.cli, report=lambda line: print(line, file=log))
+        ensure_standins(container_engine.cli, report=lambda line: print(line, file=log, flush=True))
     compose = services()
     return {
         name: build_image(container_engine.cli, compose[name], images_state / f"build-{name}.log")

@@ -58,9 +58,11 @@ def nanoseconds(duration: str) -> int:
 
 
 def build_image(cli: str, service: Mapping[str, Any], log: Path) -> str:
-    """``docker build`` with BuildKit of compose's ``build:`` for the service; the image name."""
+    """``docker build`` with BuildKit of compose's ``build:`` for the service; the image name.
+    ``RUN`` steps use the host's network: the daemon the tests start has no bridge."""
     build = service["build"]
-    argv = [cli, "build", "--progress=plain", "-f", str(REPO_ROOT / build["dockerfile"])]
+    argv = [cli, "build", "--progress=plain", "--network=host"]
+    argv += ["-f", str(REPO_ROOT / build["dockerfile"])]
     for key, value in build_args(service).items():
         argv += ["--build-arg", f"{key}={value}"]
     argv += ["-t", service["image"], str(REPO_ROOT / build["context"])]

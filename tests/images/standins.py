@@ -8,6 +8,9 @@ Debian's mirror and PyPI but no container registry.
 - ``ghcr.io/astral-sh/uv:<version>``: ``/uv`` and ``/uvx`` out of uv's musllinux wheel of that
   version on PyPI (the static binaries the official image holds), imported the same way.
 
+The Python stand-in also trusts this machine's own CAs (``trust_local_cas``): here HTTPS goes
+through an intercepting proxy, which ``uv sync`` in the Dockerfile's ``RUN`` steps must pass.
+
 Each is tagged with the exact name the Dockerfile's ``FROM`` gives, so the Dockerfile builds
 unchanged. A stand-in carries the label ``org.batchpipe.standin`` (a digest of its name and of
 this module): it is built again only when this module changes, and an image of that name
@@ -37,6 +40,9 @@ DEFAULT_MIRROR = "http://deb.debian.org/debian"
 SUITE = "bookworm"
 PYPI_SIMPLE = "https://pypi.org/simple"
 PYTHON = "python3.11"
+LOCAL_CA_DIR = Path("/usr/local/share/ca-certificates")
+LOCAL_CAS = sorted(LOCAL_CA_DIR.glob("*.crt"))
+CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 _SOURCES = [Path("/etc/apt/sources.list"), *sorted(Path("/etc/apt/sources.list.d").glob("*"))]
 
 
@@ -107,9 +113,9 @@ def docker_import(docker: str, rootfs: Path, tag: str, changes: list[str]) -> No
 def build_python(docker: str, tag: str, digest: str, scratch: Path) -> None:
     rootfs = scratch / "rootfs"
     mirror = debian_mirror()
-    run(
-        ["debootstrap", "--variant=minbase", f"--include={PYTHON}", SUITE, str(rootfs), mirror],
-    )
+    packages = f"--include={PYTHON},ca-certificates"  # the official slim image has both
+    run(["debootstrap", "--variant=minbase", packages, SUITE, str(rootfs), mirror])
+    local_cas = trust_local_cas(rootfs)
     local_bin = rootfs / "usr" / "local" / "bin"
     local_bin.mkdir(parents=True, exist_ok=True)
     for name in (PYTHON, "python3", "python"):
@@ -130,8 +136,22 @@ def build_python(docker: str, tag: str, digest: str, scratch: Path) -> None:
             f"ENV PYTHON_VERSION={version.stdout.decode().strip()}",
             f"LABEL {LABEL}={digest} {LABEL}.source=debootstrap:{SUITE}:{mirror}",
             'CMD ["python3"]',
+            *([f"ENV SSL_CERT_FILE={CA_BUNDLE}"] if local_cas else []),
         ],
     )
+
+
+def trust_local_cas(rootfs: Path) -> list[str]:
+    """This machine's own CAs (``/usr/local/share/ca-certificates``) added to the image's
+    bundle, so that uv in a ``RUN`` step gets through an HTTPS-intercepting proxy as the host
+    does; uv trusts its built-in roots unless ``SSL_CERT_FILE`` names a bundle."""
+    names = []
+    for cert in LOCAL_CAS:
+        (rootfs / cert.relative_to("/")).write_bytes(cert.read_bytes())
+        names.append(cert.name)
+    if names:
+        run(["chroot", str(rootfs), "update-ca-certificates"])
+    return names
 
 
 def build_uv(docker: str, tag: str, digest: str, scratch: Path) -> None:
@@ -195,8 +215,10 @@ class Standin:
 
     @property
     def digest(self) -> str:
-        """What the image is made of: its name and this module, which makes it."""
-        recipe = self.tag.encode() + Path(__file__).read_bytes()
+        """What the image is made of: its name, this module, which makes it, and the machine's
+        own CAs (see ``trust_local_cas``)."""
+        recipe = b"".join([self.tag.encode(), Path(__file__).read_bytes()])
+        recipe += b"".join(cert.read_bytes() for cert in LOCAL_CAS)
         return hashlib.sha256(recipe).hexdigest()[:16]
 
 
