@@ -44,7 +44,7 @@ test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to e
 test-images: ## Build the service images from services/Dockerfile and run them on the local stack (root, or a running Docker)
 	@scripts/setup.sh images
 	@$(VENV)/batchpipe stack up
-	@$(VENV)/pytest tests/images
+	@$(VENV)/pytest tests/images --durations=10
 
 .PHONY: test-faults
 test-faults: setup ## The full fault-injection suite (slow)

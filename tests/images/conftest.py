@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -89,6 +90,7 @@ def containers(
             )
         yield running
     finally:
-        for service in running.values():
-            service.container.remove(force=True)
+        # at once: with the vfs driver, removing a container deletes a whole copy of its image
+        with ThreadPoolExecutor() as pool:
+            list(pool.map(lambda s: s.container.remove(force=True), running.values()))
         control.restore()
