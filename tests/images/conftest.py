@@ -11,13 +11,16 @@ and a daemon the tests started is stopped, before any other test package runs.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import docker
 import pytest
+from docker.errors import APIError, ImageNotFound
 
 from batchpipe_common.settings import REPO_ROOT
 from tests.docker.model import services
@@ -48,10 +51,23 @@ def service_images(container_engine: Engine, images_state: Path) -> dict[str, st
     with (images_state / "standins.log").open("a") as log:
         ensure_standins(container_engine.cli, report=lambda line: print(line, file=log, flush=True))
     compose = services()
-    return {
-        name: build_image(container_engine.cli, compose[name], images_state / f"build-{name}.log")
-        for name in SERVICES
-    }
+    images = {}
+    for name in SERVICES:
+        before = image_id(container_engine.client, compose[name]["image"])
+        build_log = images_state / f"build-{name}.log"
+        images[name] = build_image(container_engine.cli, compose[name], build_log)
+        if before not in (None, image_id(container_engine.client, images[name])):
+            # the image this build replaces: with vfs every layer is a whole copy, keep none
+            with contextlib.suppress(APIError):
+                container_engine.client.images.remove(before)
+    return images
+
+
+def image_id(client: docker.DockerClient, tag: str) -> str | None:
+    try:
+        return str(client.images.get(tag).id)
+    except ImageNotFound:
+        return None
 
 
 @pytest.fixture(scope="module")
