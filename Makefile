@@ -35,6 +35,10 @@ test: setup ## Run every test against the local stack (started if needed)
 	@$(VENV)/pytest tests -m "not slow" --ignore tests/orchestration
 	@$(AIRFLOW_PYTEST) tests/orchestration
 
+.PHONY: test-unit
+test-unit: setup ## The quick loop, under a minute: the tests that need no stack, no lint, no build
+	@$(VENV)/pytest tests -m "not integration and not slow and not build" --ignore tests/orchestration --ignore tests/lint -q
+
 .PHONY: test-orchestration
 test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to end), in Airflow's venv
 	@$(VENV)/batchpipe stack up
@@ -52,8 +56,8 @@ test-faults: setup ## The full fault-injection suite (slow)
 	@$(VENV)/pytest tests/faults
 
 .PHONY: lint
-lint: ## ruff (lint + format check) and mypy
-	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy services tests bench infra
+lint: setup ## pre-commit hooks on every file: ruff, mypy, sqlfluff, hadolint, compose schema
+	@$(VENV)/pre-commit run --all-files
 
 .PHONY: dbt-build
 dbt-build: ## dbt build (models + tests) against the local stack
@@ -69,6 +73,15 @@ bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/b
 	@$(VENV)/batchpipe stack up
 	@$(VENV)/python -m bench.run
 	@$(VENV)/python -m bench.cli_startup
+
+.PHONY: bench-history
+bench-history: ## Only the dbt history curve of `make bench` (1M, 10M, 30M rows of history)
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/python -m bench.run --only-history
+
+.PHONY: dbt-quality
+dbt-quality: ## Every dbt test over every row (what the daily batchpipe_quality DAG runs)
+	@$(WITH_STACK) $(DBT) test $(DBT_ARGS) --selector full_history --vars '{test_scope: full}'
 
 # The Docker targets need Docker (with Compose v2.23+), make and a POSIX shell, nothing else:
 # no Python, Java, Maven or PostgreSQL on the host.

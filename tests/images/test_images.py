@@ -34,7 +34,7 @@ from tests.sink.checks import wait_until
 from tests.sink.conftest import wait_for
 from tests.support.consumer_group import group_settled
 
-pytestmark = [pytest.mark.integration, pytest.mark.timeout(3600)]
+pytestmark = [pytest.mark.integration, pytest.mark.build, pytest.mark.timeout(3600)]
 
 ROWS = 120_000
 CHUNK_ROWS = 10_000  # the s3-producer's default: the batch has about ROWS / CHUNK_ROWS chunks

@@ -10,10 +10,11 @@ import pytest
 from batchpipe_common.contracts import Contract, load_contract, parse_contract
 from batchpipe_producer.csv_source import produce_csv
 from batchpipe_producer.errors import UnreadableSource
+from batchpipe_producer.formats import validate_stream
 from batchpipe_producer.jsonl_source import produce_jsonl
 from batchpipe_producer.parquet_source import produce_parquet
 from batchpipe_producer.source import decompressed
-from tests.producer.fakes import BATCH, writer_for
+from tests.producer.fakes import BATCH, RecordingOutbox, writer_for
 from tests.producer.planted import (
     BAD_LINES,
     as_gzip,
@@ -113,7 +114,7 @@ def test_values_are_normalized_to_their_wire_form() -> None:
     produce_csv(io.BytesIO(data.encode()), writer)
     lines = outbox.chunks[0].value.decode().splitlines()
     assert lines[1] == (
-        f"plain,12,1000.0,true,2024-01-02T03:04:05,2024-01-02T03:04:05+00:00,9.5,{BATCH},1"
+        f"plain,12,1000,true,2024-01-02T03:04:05,2024-01-02T03:04:05+00:00,9.5,{BATCH},1"
     )
     assert lines[2] == (
         f'"a,b ""q""",-3,0.5,false,2024-01-02T00:00:00,2024-01-02T03:04:05+02:00,-10,{BATCH},2'
@@ -272,3 +273,25 @@ def test_not_parquet_fails(bank: Contract) -> None:
     writer, _ = writer_for(bank)
     with pytest.raises(UnreadableSource, match="not a Parquet file"):
         produce_parquet(io.BytesIO(b"Date,Domain\n"), writer, None)
+
+
+def test_a_local_stream_is_validated_without_servers(bank: Contract) -> None:
+    sample = bank_sample(3_000, seed=14)
+    outbox = RecordingOutbox()
+    progress = validate_stream(bank, io.BytesIO(sample.csv_bytes), "csv", outbox, chunk_rows=500)
+    assert progress.rows_read == sample.rows_read
+    assert progress.rows_rejected == len(sample.bad) == len(outbox.dead_letters)
+    assert {int(r[-1]): r[:-2] for r in outbox.rows()} == sample.good
+    assert {d["source_row"] for d in outbox.dead_letters} == set(sample.bad)
+
+
+def test_a_blank_line_of_a_one_column_file_is_a_blank_line() -> None:
+    contract = parse_contract(
+        "name: one\nversion: 1\nformat: csv\ncolumns: [{source: a, name: a, type: text}]\n"
+        "raw_table: raw.one\ntopic: one\n"
+    )
+    writer, outbox = writer_for(contract)
+    produce_csv(io.BytesIO(b"a\nx\n\ny\n"), writer)
+    assert [r[0] for r in outbox.rows()] == ["x", "y"]
+    (letter,) = outbox.dead_letters
+    assert (letter["source_row"], letter["errors"][0]["reason"]) == (2, "blank line")

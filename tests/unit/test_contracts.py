@@ -59,3 +59,79 @@ def test_unknown_natural_key_and_bad_yaml() -> None:
 def test_folder_without_contracts_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(ContractError, match="holds no"):
         load_contracts(tmp_path)
+
+
+REAL_WORLD = """
+name: orders
+version: 1
+format: csv
+dialect: {delimiter: ";", skip_rows: 2, trim: true, escape: "\\\\", comment: "#"}
+null_values: ["", "NA"]
+decimal_separator: ","
+extra_columns: ignore
+columns:
+  - {source: d, name: d, type: date, format: "%d/%m/%Y"}
+  - {source: t, name: t, type: timestamptz, format: epoch_millis, timezone: Europe/Paris}
+  - {source: b, name: b, type: boolean, true_values: [oui], false_values: [non]}
+  - {source: n, name: n, type: "numeric(8,2)", decimal_separator: "."}
+  - {source: x, name: x, type: text, null_values: ["NULL"]}
+raw_table: raw.orders
+topic: orders
+"""
+
+
+def test_real_world_keys_load_with_their_defaults() -> None:
+    contract = parse_contract(REAL_WORLD)
+    d, t, b, n, x = contract.columns
+    assert contract.dialect.skip_rows == 2 and contract.dialect.trim
+    assert (contract.dialect.escape, contract.dialect.comment) == ("\\", "#")
+    assert contract.null_values_of(d, csv=True) == {"", "NA"}
+    assert contract.null_values_of(x, csv=True) == {"NULL"}
+    assert contract.decimal_separator_of(n) == "." and contract.decimal_separator_of(d) == ","
+    assert (d.format, t.format, t.timezone) == ("%d/%m/%Y", "epoch_millis", "Europe/Paris")
+    assert (b.true_values, b.false_values) == (("oui",), ("non",))
+    plain = load_contracts(REPO_ROOT / "contracts")["bank_transactions"]
+    assert plain.extra_columns == "reject" and plain.decimal_separator == "."
+    assert plain.dialect.skip_rows == 0 and not plain.dialect.trim
+    assert plain.null_values_of(plain.columns[0], csv=True) == {""}
+    assert plain.null_values_of(plain.columns[0], csv=False) == frozenset()
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        ('format: "%d/%m/%Y"', "format: dd/mm/yyyy", "has no %-directive"),
+        ("type: date, format", "type: text, format", "format needs type date"),
+        ("timezone: Europe/Paris", "timezone: Paris", "unknown time zone 'Paris'"),
+        (
+            "type: boolean, true_values: [oui]",
+            "type: integer, true_values: [oui]",
+            "need type boolean",
+        ),
+        ("false_values: [non]", "false_values: [OUI]", "cannot be both a true and a false value"),
+        ('decimal_separator: ","', 'decimal_separator: ";"', "decimal_separator"),
+        ('comment: "#"', 'comment: ";"', "must be distinct characters"),
+        ("skip_rows: 2", "skip_rows: -1", "skip_rows"),
+        ("extra_columns: ignore", "extra_columns: keep", "extra_columns"),
+        (
+            'type: "numeric(8,2)", decimal_separator',
+            "type: text, decimal_separator",
+            "needs type numeric",
+        ),
+    ],
+)
+def test_real_world_keys_are_checked(old: str, new: str, message: str) -> None:
+    broken = REAL_WORLD.replace(old, new, 1)
+    assert broken != REAL_WORLD
+    with pytest.raises(ContractError) as info:
+        parse_contract(broken, "orders.yaml")
+    assert message in str(info.value)
+    assert f"line {_line_of(broken, new)}:" in str(info.value)
+
+
+def test_the_documented_example_is_a_valid_contract() -> None:
+    page = (REPO_ROOT / "docs" / "contracts.md").read_text()
+    example = page.split("## Keys for real-world files", 1)[1].split("```yaml\n", 1)[1]
+    contract = parse_contract(example.split("```", 1)[0], "docs/contracts.md")
+    assert contract.extra_columns == "ignore" and contract.dialect.escape == "\\"
+    assert contract.null_values == ("", "NA", "N/A", "-", "\\N")

@@ -7,14 +7,18 @@ the offending line when something is wrong.
 
 from __future__ import annotations
 
+import codecs
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from batchpipe_common.contract_yaml import DuplicateKey, LineLoader, line_of, strip_lines
 
 LINEAGE_COLUMNS = ("_batch_id", "_source_row")
 """Columns the producer adds to every row on the wire; the sink adds ``_loaded_at``."""
@@ -43,6 +47,28 @@ _PG_TYPES = {
     "timestamp": "timestamp without time zone",
     "timestamptz": "timestamp with time zone",
 }
+
+
+EPOCH_FORMATS = ("epoch_seconds", "epoch_millis")
+"""``format`` values for date/time columns that hold a count since 1970-01-01T00:00:00Z."""
+_TIME_KINDS = ("date", "timestamp", "timestamptz")
+_SAMPLE_MOMENT = datetime(2001, 12, 23, 14, 5, 6)
+
+
+def _check_time_format(value: str) -> str:
+    """A strftime-style format that can read back what it writes, or an epoch format."""
+    if value in EPOCH_FORMATS:
+        return value
+    if "%" not in value:
+        raise ValueError(
+            f"format {value!r} has no %-directive; use strftime codes such as %d/%m/%Y"
+            f" or one of {', '.join(EPOCH_FORMATS)}"
+        )
+    try:
+        datetime.strptime(_SAMPLE_MOMENT.strftime(value), value)
+    except ValueError as exc:
+        raise ValueError(f"format {value!r} cannot parse what it formats: {exc}") from None
+    return value
 
 
 class ContractError(ValueError):
@@ -112,6 +138,39 @@ class Column(BaseModel):
     nullable: bool = True
     description: str = ""
     checks: Checks = Checks()
+    null_values: tuple[str, ...] | None = Field(
+        default=None, description="strings read as NULL in this column (overrides the contract's)"
+    )
+    format: str | None = Field(
+        default=None,
+        description="date/timestamp/timestamptz: strftime-style format, epoch_seconds or "
+        "epoch_millis (default ISO 8601)",
+    )
+    timezone: str | None = Field(
+        default=None, description="timestamptz: zone of values without an offset (default UTC)"
+    )
+    true_values: tuple[str, ...] | None = Field(default=None, min_length=1)
+    false_values: tuple[str, ...] | None = Field(default=None, min_length=1)
+    decimal_separator: Literal[".", ","] | None = None
+
+    @field_validator("format")
+    @classmethod
+    def _time_format(cls, value: str | None) -> str | None:
+        return None if value is None else _check_time_format(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                ZoneInfo(value)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ValueError(
+                    f"unknown time zone {value!r} (an IANA name like Europe/Paris)"
+                ) from None
+        return value
 
     @field_validator("name")
     @classmethod
@@ -137,6 +196,19 @@ class Column(BaseModel):
             raise ValueError(f"checks.min/max need a numeric type, not {kind}")
         if (self.checks.allowed or self.checks.regex) and kind != "text":
             raise ValueError(f"checks.allowed/regex need type text, not {kind}")
+        if self.format is not None and kind not in _TIME_KINDS:
+            raise ValueError(f"format needs type date, timestamp or timestamptz, not {kind}")
+        if self.timezone is not None and kind != "timestamptz":
+            raise ValueError(f"timezone needs type timestamptz, not {kind}")
+        if (self.true_values or self.false_values) and kind != "boolean":
+            raise ValueError(f"true_values/false_values need type boolean, not {kind}")
+        both = {v.strip().lower() for v in self.true_values or ()} & {
+            v.strip().lower() for v in self.false_values or ()
+        }
+        if both:
+            raise ValueError(f"{sorted(both)} cannot be both a true and a false value")
+        if self.decimal_separator is not None and kind not in ("numeric", "double"):
+            raise ValueError(f"decimal_separator needs type numeric or double, not {kind}")
         return self
 
     @property
@@ -151,17 +223,33 @@ class Dialect(BaseModel):
     quote: str = Field(default='"', min_length=1, max_length=1)
     header: bool = True
     encoding: str = "utf-8"
+    skip_rows: int = Field(default=0, ge=0, description="lines before the header, skipped")
+    trim: bool = Field(default=False, description="strip spaces and tabs around values")
+    escape: str | None = Field(default=None, min_length=1, max_length=1)
+    comment: str | None = Field(
+        default=None, min_length=1, max_length=1, description="lines starting with it are skipped"
+    )
 
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, value: str) -> str:
-        import codecs
-
         try:
             codecs.lookup(value)
         except LookupError as exc:
             raise ValueError(f"unknown encoding {value!r}") from exc
         return value
+
+    @model_validator(mode="after")
+    def _distinct_characters(self) -> Dialect:
+        used = {"delimiter": self.delimiter, "quote": self.quote}
+        used.update({k: v for k, v in (("escape", self.escape), ("comment", self.comment)) if v})
+        chars = list(used.values())
+        if len(set(chars)) != len(chars) or any(c in "\r\n" for c in chars):
+            raise ValueError(
+                "delimiter, quote, escape and comment must be distinct characters, none a line"
+                f" break; got {used}"
+            )
+        return self
 
 
 class Contract(BaseModel):
@@ -175,6 +263,14 @@ class Contract(BaseModel):
     format: Literal["csv", "jsonl", "parquet"]
     dialect: Dialect = Dialect()
     columns: tuple[Column, ...] = Field(min_length=1)
+    null_values: tuple[str, ...] | None = Field(
+        default=None,
+        description='strings read as NULL (default: the empty CSV field; ["", "NA"] adds NA)',
+    )
+    decimal_separator: Literal[".", ","] = "."
+    extra_columns: Literal["reject", "ignore"] = Field(
+        default="reject", description="header columns the contract does not name: fail or drop"
+    )
     natural_key: tuple[str, ...] | None = None
     raw_table: str
     topic: str
@@ -216,6 +312,18 @@ class Contract(BaseModel):
                 raise ValueError(f"natural_key column {key!r} is not a declared column")
         return self
 
+    def null_values_of(self, column: Column, *, csv: bool) -> frozenset[str]:
+        """The strings read as NULL in ``column``: its own list, the contract's, or the default
+        (the empty field in CSV; nothing in JSON Lines and Parquet, which have real nulls)."""
+        if column.null_values is not None:
+            return frozenset(column.null_values)
+        if self.null_values is not None:
+            return frozenset(self.null_values)
+        return frozenset({""}) if csv else frozenset()
+
+    def decimal_separator_of(self, column: Column) -> str:
+        return column.decimal_separator or self.decimal_separator
+
     @property
     def raw_schema(self) -> str:
         return self.raw_table.split(".")[0]
@@ -238,60 +346,11 @@ class Contract(BaseModel):
         return (*self.column_names, *LINEAGE_COLUMNS)
 
 
-class _LineLoader(yaml.SafeLoader):
-    """SafeLoader that remembers the line of every mapping key and sequence item."""
-
-
-def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode) -> dict[str, Any]:
-    mapping: dict[str, Any] = {}
-    lines: dict[str, int] = {}
-    for key_node, value_node in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in mapping:
-            raise ContractError(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
-        mapping[key] = loader.construct_object(value_node, deep=True)
-        lines[str(key)] = key_node.start_mark.line + 1
-    mapping["__lines__"] = lines
-    mapping["__line__"] = node.start_mark.line + 1
-    return mapping
-
-
-_LineLoader.add_constructor(
-    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_mapping,
-)
-
-
-def _strip_lines(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_lines(v) for k, v in value.items() if k not in ("__lines__", "__line__")}
-    if isinstance(value, list):
-        return [_strip_lines(v) for v in value]
-    return value
-
-
-def _line_of(doc: Any, loc: tuple[int | str, ...]) -> int | None:
-    """The line of the deepest YAML node on ``loc`` that still exists in the document."""
-    line: int | None = doc.get("__line__") if isinstance(doc, dict) else None
-    node: Any = doc
-    for part in loc:
-        if isinstance(node, dict) and str(part) in node.get("__lines__", {}):
-            line = node["__lines__"][str(part)]
-            node = node[str(part)]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
-            node = node[part]
-            if isinstance(node, dict):
-                line = node.get("__line__", line)
-        else:
-            break
-    return line
-
-
 def parse_contract(text: str, origin: str = "<contract>") -> Contract:
     """Parse and validate contract YAML text; errors name ``origin`` and the line."""
     try:
-        doc = yaml.load(text, Loader=_LineLoader)  # noqa: S506 - a SafeLoader subclass
-    except ContractError as exc:
+        doc = yaml.load(text, Loader=LineLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKey as exc:
         raise ContractError(f"{origin}: {exc}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -300,12 +359,12 @@ def parse_contract(text: str, origin: str = "<contract>") -> Contract:
     if not isinstance(doc, dict):
         raise ContractError(f"{origin}: line 1: a contract must be a YAML mapping")
     try:
-        return Contract.model_validate(_strip_lines(doc))
+        return Contract.model_validate(strip_lines(doc))
     except ValidationError as exc:
         problems = []
         for err in exc.errors():
             loc = tuple(p for p in err["loc"] if p not in ("function-after",))
-            line = _line_of(doc, loc)
+            line = line_of(doc, loc)
             field = ".".join(str(p) for p in loc) or "<contract>"
             problems.append(f"line {line}: {field}: {err['msg']}")
         raise ContractError(f"{origin}: " + "; ".join(problems)) from None

@@ -9,9 +9,7 @@ messages are in flight: that is the backpressure that keeps memory flat.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import call
 from typing import Literal, Protocol
 
 from batchpipe_common.contracts import Contract
@@ -19,7 +17,6 @@ from batchpipe_common.wire import ChunkHeaders, DeadLetter, FieldError, KafkaHea
 from batchpipe_common.wire import truncate_raw as _truncate_raw
 from batchpipe_producer import metrics
 from batchpipe_producer.errors import RunCancelled
-from batchpipe_producer.validation import RowValidator
 
 DEAD_LETTER_BATCH = 256
 """Dead letters handed to the outbox together (one thread hop for many rejects)."""
@@ -37,7 +34,7 @@ class OutMessage:
 
 
 class EncodedRows(Protocol):
-    """Valid rows already in wire form, serialized on demand (the CSV fast path's output)."""
+    """Valid rows already in wire form, serialized on demand (``wire_rows.WireRows``)."""
 
     @property
     def first_row(self) -> int:
@@ -119,7 +116,7 @@ class BatchWriter:
         return self.row_limit
 
     def flush_encoded(self, rows: EncodedRows, rows_read: int) -> int:
-        """``flush`` for rows already encoded by the CSV fast path (same chunks, same limit)."""
+        """``flush`` for rows already in wire form (same chunks, same limit)."""
         self.progress.rows_read = rows_read
         if len(rows):
             self._adapt_limit(self._send_encoded(rows), len(rows))
@@ -207,7 +204,7 @@ class BatchWriter:
     def reject(self, source_row: int, raw: str | bytes, errors: list[FieldError]) -> None:
         identity = self.identity
         text, cut = _truncate_raw(raw)
-        letter = DeadLetter(
+        letter = DeadLetter.model_construct(  # built here from checked values: no validation
             batch_id=identity.batch_id,
             dataset=identity.contract.name,
             source_uri=identity.source_uri,
@@ -239,43 +236,3 @@ class BatchWriter:
         self.flush(lines, rows_read)
         self._flush_dead_letters()
         self.progress.rows_read = rows_read
-
-
-class RowLoop:
-    """The per-row path for sources that yield already split values (JSON Lines, Parquet).
-
-    CSV has its own fused loop in ``csv_source`` for speed; this one costs a method call per
-    row, which is small next to JSON decoding or Arrow conversion.
-    """
-
-    def __init__(self, writer: BatchWriter, validator: RowValidator) -> None:
-        self.writer = writer
-        self.validator = validator
-        self.converters = validator.converters
-        self.suffix = writer.line_suffix
-        self.lines: list[str] = []
-        self.limit = writer.row_limit
-        self.rows_read = 0
-
-    def add(self, values: Sequence[str | None], raw: Callable[[], str | bytes]) -> None:
-        self.rows_read += 1
-        row = self.rows_read
-        try:
-            self.lines.append(f"{','.join(map(call, self.converters, values))}{self.suffix}{row}")
-        except (ValueError, ArithmeticError, TypeError):
-            self.writer.reject(row, raw(), self.validator.errors(values))
-            return
-        if len(self.lines) >= self.limit:
-            self.limit = self.writer.flush(self.lines, row)
-            self.lines = []
-
-    def add_bad(self, raw: str | bytes, reason: str) -> None:
-        """A record that could not even be split into values (bad JSON, not an object...)."""
-        self.rows_read += 1
-        self.writer.reject(
-            self.rows_read, raw, [FieldError(column=None, value=None, reason=reason)]
-        )
-
-    def finish(self) -> None:
-        self.writer.finish(self.lines, self.rows_read)
-        self.lines = []

@@ -1,80 +1,87 @@
-"""CSV objects: read as blocks of lines, parse, validate, serialize; a fast path for clean rows.
+"""CSV objects: read as blocks of lines, split into string columns, validated block by block.
 
-Each group of up to ``row_limit`` records is first offered to the fast path (``csv_fast``):
-when its lines are clean and every column passes, Arrow writes them out as they are, plus
-lineage. Otherwise the group takes the exact path: one ``csv.reader`` over the line feed
-(parsing in C), validation column by column (``CsvBlockProcessor``), ``",".join`` of the wire
-values, one dead letter per rejected record. Both paths cut the same groups, so the chunks do
-not depend on which path a group took.
+Each group of up to ``row_limit`` records is split into one string column per header column:
+clean lines by Arrow (see ``text_blocks``), the others by one ``csv.reader`` over the line feed
+(quoted values, other encodings, malformed lines). Either way the group then goes to the
+validator (``validator``) and the ``RowSink``, so a group's chunk does not depend on how its
+lines were split; a record with the wrong number of fields is rejected before validation.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Sequence
-from itertools import compress, islice, repeat
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import islice
 from typing import Any, BinaryIO
+
+import pyarrow as pa
 
 from batchpipe_common.contracts import Contract
 from batchpipe_common.wire import FieldError
 from batchpipe_producer.chunks import BatchWriter
-from batchpipe_producer.column_batch import ColumnBatch
-from batchpipe_producer.csv_fast import (
-    CleanBlockParser,
-    CleanRowsCheck,
-    Lineage,
-    fast_path_possible,
-)
 from batchpipe_producer.errors import UnreadableSource
 from batchpipe_producer.text_blocks import LineFeed, TextBlocks
-from batchpipe_producer.validation import RowValidator
+from batchpipe_producer.validator import Validator
+from batchpipe_producer.wire_rows import RowSink, listed
 
 
-def _column_order(
-    header: Sequence[str], contract: Contract
-) -> Callable[[list[str]], list[str]] | None:
-    """Check the header names the contract's source columns; the reordering it needs, if any."""
-    names = [h.strip() for h in header]
-    sources = [c.source for c in contract.columns]
-    try:
-        "".join(names).encode("utf-8")
-    except UnicodeEncodeError:
-        raise UnreadableSource(
-            f"the header line cannot be decoded as {contract.dialect.encoding}"
-        ) from None
-    missing = [s for s in sources if s not in names]
-    unexpected = [n for n in names if n not in sources]
-    dupes = sorted({n for n in names if names.count(n) > 1})
-    if missing or unexpected or dupes:
-        problems = []
-        if missing:
-            problems.append(f"missing {missing}")
-        if unexpected:
-            problems.append(f"unexpected {unexpected}")
-        if dupes:
-            problems.append(f"duplicated {dupes}")
-        raise UnreadableSource(
-            f"wrong header: expected the columns {sources}, got {names} ({'; '.join(problems)})"
-        )
-    order = [names.index(s) for s in sources]
-    if order == list(range(len(order))):
-        return None
-    return lambda record: [record[i] for i in order]
+class Layout:
+    """Where each contract column sits in a record, from the header (or contract order)."""
+
+    def __init__(self, contract: Contract, header: Sequence[str] | None) -> None:
+        sources = [c.source for c in contract.columns]
+        if header is None:
+            self.width, self.order = len(sources), list(range(len(sources)))
+            return
+        names = [h.strip() for h in header]
+        try:
+            "".join(names).encode("utf-8")
+        except UnicodeEncodeError:
+            raise UnreadableSource(
+                f"the header line cannot be decoded as {contract.dialect.encoding}"
+            ) from None
+        missing = [s for s in sources if s not in names]
+        unexpected = [n for n in names if n not in sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if contract.extra_columns == "ignore":
+            unexpected = []
+        if missing or unexpected or dupes:
+            problems = []
+            if missing:
+                problems.append(f"missing {missing}")
+            if unexpected:
+                problems.append(f"unexpected {unexpected}")
+            if dupes:
+                problems.append(f"duplicated {dupes}")
+            raise UnreadableSource(
+                f"wrong header: expected the columns {sources}, got {names} ({'; '.join(problems)})"
+            )
+        self.width = len(names)
+        self.order = [names.index(s) for s in sources]
+
+    def record(self, fields: Sequence[str]) -> list[str] | FieldError:
+        """The contract's values of a record (in contract order), or why it has none."""
+        if len(fields) == self.width and fields != [""]:
+            return [fields[i] for i in self.order]
+        if not fields or fields == [""]:
+            return FieldError(column=None, value=None, reason="blank line")
+        reason = f"expected {self.width} columns, found {len(fields)}"
+        return FieldError(column=None, value=None, reason=reason)
 
 
-class _Malformed(list[str]):
-    """Stands in for a record the csv module refused (bad quoting); never has the right width."""
+@dataclass(frozen=True)
+class _Malformed:
+    """A record the csv module refused (bad quoting), and the line where the reader stopped."""
 
-    def __init__(self, reason: str, line_num: int) -> None:
-        super().__init__()
-        self.reason = reason
-        self.line_num = line_num
+    reason: str
+    line_num: int
 
 
-def _read_records(reader: Any, feed: LineFeed, count: int) -> list[list[str]]:
+def _read_records(reader: Any, feed: LineFeed, count: int) -> list[list[str] | _Malformed]:
     """Up to ``count`` records; a record the csv module refuses becomes a ``_Malformed``."""
-    records: list[list[str]] = []
+    records: list[list[str] | _Malformed] = []
     while len(records) < count:
         try:
             records.extend(islice(reader, count - len(records)))
@@ -84,81 +91,49 @@ def _read_records(reader: Any, feed: LineFeed, count: int) -> list[list[str]]:
     return records
 
 
-class CsvBlockProcessor:
-    """Validates a block of records column by column and writes its wire lines."""
-
-    def __init__(self, writer: BatchWriter, reorder: Callable[[list[str]], list[str]] | None):
-        contract = writer.identity.contract
-        self.writer = writer
-        self.validator = RowValidator(contract, empty_is_null=True)
-        self.columns = [ColumnBatch(c) for c in contract.columns]
-        self.width = len(self.columns)
-        self.reorder = reorder
-        self.batch_id = writer.identity.batch_id
-        self.csv_dialect = contract.dialect
-
-    def lines(
-        self, records: list[list[str]], first_row: int, raw: Callable[[int], str]
-    ) -> list[str]:
-        """Wire lines of the valid records; rejects the others. ``raw(i)``: text of record i."""
-        width = self.width
-        if set(map(len, records)) != {width}:
-            good = []
-            for index, record in enumerate(records):
-                if len(record) == width:
-                    good.append(index)
-                else:
-                    self._reject(first_row + index, raw(index), record)
-            kept = [records[i] for i in good]
-            rows = [first_row + i for i in good]
-        else:
-            kept = records
-            rows = list(range(first_row, first_row + len(records)))
-        if not kept:
-            return []
-        if self.reorder is not None:
-            kept = list(map(self.reorder, kept))
-        columns: list[Sequence[str]] = []
-        bad: set[int] = set()
-        for column, values in zip(self.columns, zip(*kept, strict=True), strict=True):
-            out, rejected = column.run(values)
-            columns.append(out)
-            bad.update(rejected)
-        row_texts = list(map(str, rows))
-        wire = map(",".join, zip(*columns, repeat(self.batch_id), row_texts, strict=False))
-        if not bad:
-            return list(wire)
-        for index in sorted(bad):
-            row = rows[index]
-            self._reject(row, raw(row - first_row), kept[index])
-        keep = [i not in bad for i in range(len(kept))]
-        return list(compress(wire, keep))
-
-    def _reject(self, row: int, raw: str, record: list[str]) -> None:
-        if isinstance(record, _Malformed):
-            errors = [FieldError(column=None, value=None, reason=record.reason)]
-        else:
-            errors = self.validator.errors(record)
-        self.writer.reject(row, raw, errors)
+def _columns(values: list[list[str] | FieldError], width: int) -> tuple[list[pa.Array], pa.Array]:
+    """Contract-order string columns of a group (nulls for unusable rows) and which are."""
+    unusable = [not isinstance(v, list) for v in values]
+    rows = [v if isinstance(v, list) else [None] * width for v in values]
+    try:
+        columns = [pa.array(c, pa.string()) for c in zip(*rows, strict=True)] if rows else []
+    except (UnicodeEncodeError, pa.ArrowException):
+        # Undecodable bytes (surrogates) cannot enter Arrow: those rows are unusable.
+        for index, row in enumerate(rows):
+            if not unusable[index] and not _encodable(row):
+                unusable[index], rows[index] = True, [None] * width
+        columns = [pa.array(c, pa.string()) for c in zip(*rows, strict=True)]
+    if not columns:
+        columns = [pa.array([], pa.string()) for _ in range(width)]
+    return columns, pa.array(unusable, pa.bool_())
 
 
-def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
-    """Parse, validate and send every record of a CSV stream, one chunk-sized group at a time."""
+def _encodable(row: Sequence[str | None]) -> bool:
+    try:
+        "".join(v or "" for v in row).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def produce_csv(stream: BinaryIO, writer: BatchWriter, *, vectorized: bool = True) -> None:
+    """Parse, validate and send every record of a CSV stream, one chunk-sized group at a time.
+
+    ``vectorized=False`` sends every value through the exact converter (the parity reference).
+    """
     contract = writer.identity.contract
     dialect = contract.dialect
-    parser = CleanBlockParser(contract) if fast_path_possible(contract, False) else None
-    blocks = TextBlocks(
-        stream, dialect.encoding, writer.check_cancelled, parser=parser, header=dialect.header
-    )
+    blocks = TextBlocks(stream, dialect, writer.check_cancelled)
     feed = LineFeed(blocks)
     reader = csv.reader(
         feed,
         delimiter=dialect.delimiter,
         quotechar=dialect.quote,
+        escapechar=dialect.escape,
         doublequote=True,
         strict=True,
     )
-    reorder = None
+    header = None
     if dialect.header:
         try:
             header = next(reader)
@@ -166,34 +141,44 @@ def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
             raise UnreadableSource("empty object: no header line") from None
         except csv.Error as exc:
             raise UnreadableSource(f"the header line is not valid CSV: {exc}") from None
-        reorder = _column_order(header, contract)
-    processor = CsvBlockProcessor(writer, reorder)
-    check = (
-        CleanRowsCheck(contract) if parser and fast_path_possible(contract, bool(reorder)) else None
-    )
-    lineage = Lineage(writer.identity.batch_id, writer.max_rows) if check else None
+    layout = Layout(contract, header)
+    sink = RowSink(writer, Validator(contract, csv=True, vectorized=vectorized))
+    width = len(contract.columns)
     rows_read = 0
     limit = writer.row_limit
     while True:
         feed.mark()
-        if check is not None and lineage is not None:
-            rows = feed.clean_rows(limit)
-            if rows is not None and check(rows):
-                feed.skip(rows.num_rows)
-                encoded = lineage.add_to(rows, rows_read + 1)
-                rows_read += rows.num_rows
-                limit = writer.flush_encoded(encoded, rows_read)
-                continue
-        line_before = feed.line_num
+        start = feed.line_num
+        clean = feed.clean_rows(limit, layout.width)
+        if clean is not None:
+            feed.skip(clean.num_rows)
+
+            def clean_raw(index: int, start: int = start) -> str:
+                return feed.raw(start + index, start + index + 1)
+
+            def clean_record(_index: int, raw: str | bytes) -> list[str] | FieldError:
+                assert isinstance(raw, str)
+                return layout.record(raw.split(dialect.delimiter) if raw else [])
+
+            columns = [clean.columns[i] for i in layout.order]
+            limit = sink.send(columns, rows_read + 1, clean_record, clean_raw, clean.unusable)
+            rows_read += clean.num_rows
+            continue
         records = _read_records(reader, feed, limit)
         if not records:
             break
-        one_line_each = feed.line_num - line_before == len(records)
+        one_line_each = feed.line_num - start == len(records)
+        values = [
+            FieldError(column=None, value=None, reason=r.reason)
+            if isinstance(r, _Malformed)
+            else layout.record(r)
+            for r in records
+        ]
 
         def raw(
             index: int,
-            records: list[list[str]] = records,
-            start: int = line_before,
+            records: list[list[str] | _Malformed] = records,
+            start: int = start,
             simple: bool = one_line_each,
         ) -> str:
             record = records[index]
@@ -203,9 +188,9 @@ def produce_csv(stream: BinaryIO, writer: BatchWriter) -> None:
                 return feed.raw(record.line_num - 1, record.line_num)
             return _render(record, dialect.delimiter, dialect.quote)
 
-        lines = processor.lines(records, rows_read + 1, raw)
+        columns, unusable = _columns(values, width)
+        limit = sink.send(columns, rows_read + 1, listed(values), raw, unusable)
         rows_read += len(records)
-        limit = writer.flush(lines, rows_read)
     if blocks.bytes_seen == 0:
         raise UnreadableSource("empty object")
     writer.finish([], rows_read)

@@ -2,38 +2,40 @@
 
 pyarrow needs a seekable file (the footer is at the end), so the object is first spooled to a
 temporary file on local disk (``BATCHPIPE_PRODUCER_SPOOL_DIR``), which is deleted after the run.
-Values are cast to text by Arrow and go through the same converters as CSV and JSON Lines.
+Each record batch is sliced into groups of ``row_limit`` rows whose columns are cast to text by
+Arrow and go through the same validator as CSV and JSON Lines.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from functools import partial
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from batchpipe_producer.chunks import BatchWriter, RowLoop
+from batchpipe_producer.chunks import BatchWriter
 from batchpipe_producer.errors import UnreadableSource
-from batchpipe_producer.validation import RowValidator
+from batchpipe_producer.validator import Validator
+from batchpipe_producer.wire_rows import RowSink
 
 BATCH_ROWS = 65_536
 
 
-def _as_text(array: pa.ChunkedArray | pa.Array) -> list[str | None]:
-    if pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        return array.to_pylist()  # type: ignore[no-any-return]
+def _as_text(array: pa.Array) -> pa.Array:
+    if pa.types.is_string(array.type):
+        return array
     if pa.types.is_boolean(array.type):
-        return [None if v is None else ("true" if v else "false") for v in array.to_pylist()]
-    return pc.cast(array, pa.string()).to_pylist()  # type: ignore[no-any-return]
+        return pc.if_else(array, "true", "false")
+    return pc.cast(array, pa.string())
 
 
-def _rows(path: Path, sources: list[str]) -> Any:
+def _batches(path: Path, sources: list[str]) -> Iterator[pa.RecordBatch]:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
@@ -43,28 +45,43 @@ def _rows(path: Path, sources: list[str]) -> Any:
     if missing:
         raise UnreadableSource(f"wrong schema: missing column(s) {missing}; has {names}")
     try:
-        for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=sources):
-            yield from zip(*(_as_text(batch.column(s)) for s in sources), strict=True)
+        yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=sources)
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableSource(f"unreadable Parquet data: {exc}") from None
 
 
-def _as_json(sources: list[str], values: tuple[str | None, ...]) -> bytes:
-    """The raw form of a rejected Parquet row: its values as a JSON object."""
-    return orjson.dumps(dict(zip(sources, values, strict=True)))
-
-
-def produce_parquet(stream: BinaryIO, writer: BatchWriter, spool_dir: Path | None) -> None:
+def produce_parquet(
+    stream: BinaryIO, writer: BatchWriter, spool_dir: Path | None, *, vectorized: bool = True
+) -> None:
     contract = writer.identity.contract
-    validator = RowValidator(contract, empty_is_null=False)
+    sink = RowSink(writer, Validator(contract, csv=False, vectorized=vectorized))
     sources = [c.source for c in contract.columns]
-    loop = RowLoop(writer, validator)
+    rows_read = 0
+    limit = writer.row_limit
     with tempfile.NamedTemporaryFile(dir=spool_dir, suffix=".parquet") as spool:
         shutil.copyfileobj(stream, spool, 1024 * 1024)
         spool.flush()
         if spool.tell() == 0:
             raise UnreadableSource("empty object")
         writer.check_cancelled()
-        for values in _rows(Path(spool.name), sources):
-            loop.add(values, partial(_as_json, sources, values))
-    loop.finish()
+        for batch in _batches(Path(spool.name), sources):
+            try:
+                text = [_as_text(batch.column(s)) for s in sources]
+            except pa.ArrowException as exc:
+                raise UnreadableSource(f"a Parquet column cannot be read as text: {exc}") from None
+            offset = 0
+            while offset < batch.num_rows:
+                columns = [c.slice(offset, limit) for c in text]
+                count = len(columns[0])
+
+                def raw(index: int, columns: list[pa.Array] = columns) -> bytes:
+                    values = [c[index].as_py() for c in columns]
+                    return orjson.dumps(dict(zip(sources, values, strict=True)))
+
+                def record(_index: int, raw: str | bytes) -> list[str | None]:
+                    return list(orjson.loads(raw).values())
+
+                limit = sink.send(columns, rows_read + 1, record, raw)
+                rows_read += count
+                offset += count
+    writer.finish([], rows_read)

@@ -16,10 +16,8 @@ from aiokafka import AIOKafkaProducer
 
 from batchpipe_common.wire import Manifest, PartitionOffsets
 from batchpipe_producer.chunks import BatchWriter, RunIdentity
-from batchpipe_producer.csv_source import produce_csv
 from batchpipe_producer.errors import UnreadableSource
-from batchpipe_producer.jsonl_source import produce_jsonl
-from batchpipe_producer.parquet_source import produce_parquet
+from batchpipe_producer.formats import produce
 from batchpipe_producer.runs import Run
 from batchpipe_producer.sender import KafkaSender, ThreadOutbox
 from batchpipe_producer.settings import ProducerSettings
@@ -104,10 +102,5 @@ async def _settle(outbox: ThreadOutbox, sender: KafkaSender) -> None:
 
 def _parse(stream: ObjectStream, run: Run, writer: BatchWriter, spool_dir: Path | None) -> None:
     with decompressed(stream, run.key) as content:
-        if run.format == "csv":
-            produce_csv(content, writer)
-        elif run.format == "jsonl":
-            produce_jsonl(content, writer)
-        else:
-            produce_parquet(content, writer, spool_dir)
+        produce(run.format, content, writer, spool_dir)
     stream.drain()

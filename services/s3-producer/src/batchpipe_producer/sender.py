@@ -22,6 +22,10 @@ from batchpipe_producer.chunks import MessageKind, OutMessage
 
 HANDOFF_WINDOW = 4
 """Submissions (a chunk, or up to 256 dead letters) the parser may be ahead of the loop."""
+DEAD_LETTERS_IN_FLIGHT = 1024
+"""Unacknowledged dead letters at most: a slot each, apart from the chunks' ``max_in_flight``
+(a dead letter is small: its raw line is cut at 4 KiB), so that a file with many bad rows is
+not held to ``max_in_flight`` small messages per broker round trip."""
 
 
 class SendFailed(Exception):
@@ -31,7 +35,10 @@ class SendFailed(Exception):
 class KafkaSender:
     def __init__(self, producer: AIOKafkaProducer, max_in_flight: int) -> None:
         self._producer = producer
-        self._slots = asyncio.Semaphore(max_in_flight)
+        self._slots: dict[MessageKind, asyncio.Semaphore] = {
+            "chunk": asyncio.Semaphore(max_in_flight),
+            "dead_letter": asyncio.Semaphore(DEAD_LETTERS_IN_FLIGHT),
+        }
         self._pending: set[asyncio.Future[RecordMetadata]] = set()
         self.error: BaseException | None = None
         self.last_offsets: dict[MessageKind, dict[int, int]] = {"chunk": {}, "dead_letter": {}}
@@ -40,20 +47,21 @@ class KafkaSender:
         for message in messages:
             if self.error is not None:
                 raise SendFailed(f"sending to Kafka failed: {self.error}") from self.error
-            await self._slots.acquire()
+            slots = self._slots[message.kind]
+            await slots.acquire()
             try:
                 future = await self._producer.send(
                     message.topic, message.value, key=message.key, headers=message.headers
                 )
             except BaseException:
-                self._slots.release()
+                slots.release()
                 raise
             self._pending.add(future)
             future.add_done_callback(lambda f, kind=message.kind: self._done(kind, f))
 
     def _done(self, kind: MessageKind, future: asyncio.Future[RecordMetadata]) -> None:
         self._pending.discard(future)
-        self._slots.release()
+        self._slots[kind].release()
         if future.cancelled():
             self.error = self.error or asyncio.CancelledError("send cancelled")
             return
