@@ -45,7 +45,7 @@ test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to e
 	@$(AIRFLOW_PYTEST) tests/orchestration
 
 .PHONY: test-images
-test-images: ## Build the service images from services/Dockerfile and run them on the local stack (root, or a running Docker)
+test-images: ## Build the service images from services/Dockerfile, run them on the local stack (as root: docs/docker.md)
 	@scripts/setup.sh images
 	@$(VENV)/batchpipe stack up
 	@$(VENV)/pytest tests/images --durations=10
