@@ -102,9 +102,17 @@ async def test_sink_killed_with_two_transactions_of_one_poll_in_flight(
     """One poll is split over two transactions (``sink_copy_connections``); the replica is
     SIGKILLed while both COPY. Neither commits, or one did: either way exactly once."""
     sample = bank_sample(1_000_000, seed=rng.randrange(1 << 30))
-    batch_id = await asyncio.to_thread(
-        start_batch, stack.uploader, stack.producer, sample, "two-transactions.csv"
-    )
+    # a backlog, so that polls hold many partitions (a sink that keeps up with the producer
+    # takes one chunk per poll, and one partition is one transaction)
+    await asyncio.to_thread(stack.sink(1).post_json, "/v1/pause", {})
+    try:
+        batch_id = await asyncio.to_thread(
+            start_batch, stack.uploader, stack.producer, sample, "two-transactions.csv"
+        )
+        status = await wait_run(stack.producer, batch_id)
+        assert status["state"] == "succeeded", status
+    finally:
+        await asyncio.to_thread(stack.sink(1).post_json, "/v1/resume", {})
     await wait_concurrent_copies(admin_dsn, 2)
     await asyncio.to_thread(stack.kill_sink, 1)
     await asyncio.to_thread(stack.up)
