@@ -8,9 +8,12 @@ from pathlib import Path
 
 import asyncpg
 import pytest
+from aiokafka import AIOKafkaProducer
 
+from batchpipe_common.settings import EndpointSettings
 from batchpipe_sink.schema import SchemaMismatch, actual_columns, ensure_raw_table
 from tests.sink.conftest import Dataset, SinkFactory, wait_for, write_contract
+from tests.sink.wire_producer import BankBatch, generated_rows
 
 NULLABLE_COLUMN = """  - source: Channel
     name: channel
@@ -81,3 +84,30 @@ async def test_sink_refuses_a_contract_its_table_contradicts(
     assert readiness.status_code == 503 and readiness.json()["checks"]["contracts"] is False
     assert "batchpipe_sink_contracts_refused 1.0" in sink.get("/metrics").text
     assert not any(p.startswith(dataset.contract.topic) for p in state["assignment"])
+
+
+async def test_a_chunk_of_a_newer_contract_holds_its_poll_and_the_loop_lives(
+    dataset: Dataset,
+    start_sink: SinkFactory,
+    producer: AIOKafkaProducer,
+    endpoints: EndpointSettings,
+    tmp_path: Path,
+) -> None:
+    """Its columns are unknown to the sink's contract: the poll is held with the reason and
+    retried (no offset committed), the consumer loop keeps running, nothing is dropped."""
+    newer = write_contract(tmp_path / "newer", dataset.contract.name, extra_columns=NULLABLE_COLUMN)
+    sink = start_sink()
+    rows = [(*r, "web") for r in generated_rows(300)]
+    batch = BankBatch(newer, rows, chunk_rows=100)
+    await batch.send_all(producer, endpoints.manifests_topic)
+
+    def held() -> bool:
+        state = sink.get("/v1/consumer").json()
+        return bool(state["held"]) and "deploy the sink with the newer contract" in state["held"]
+
+    wait_for(held, 60, "the poll to be held with the reason")
+    state = sink.get("/v1/consumer").json()
+    assert state["running"] is True, state
+    assert state["held"].startswith("UnknownColumns"), state
+    lag = sink.get("/v1/lag", topic=[dataset.contract.topic]).json()
+    assert lag["total_lag"] == len(batch.chunks), "no offset committed for the held poll"

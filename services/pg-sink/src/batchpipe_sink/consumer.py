@@ -33,7 +33,7 @@ from batchpipe_common.logging import bound_batch
 from batchpipe_sink import metrics
 from batchpipe_sink.ledger import mark_loaded
 from batchpipe_sink.loader import Loader, PollOutcome
-from batchpipe_sink.messages import Message, TopicMap, UnknownColumns
+from batchpipe_sink.messages import Message, TopicMap, UnknownColumns, decode
 from batchpipe_sink.polling import Poll, Poller, split
 from batchpipe_sink.schema import SchemaMismatch, ensure_bookkeeping, ensure_raw_table
 from batchpipe_sink.settings import SinkSettings
@@ -201,7 +201,6 @@ class SinkConsumer:
             self._consumer = consumer
             self._poller = Poller(
                 consumer,
-                self._topics,
                 timeout_ms=s.sink_poll_timeout_ms,
                 max_records=s.sink_poll_max_records,
                 max_bytes=s.sink_poll_max_bytes,
@@ -255,7 +254,8 @@ class SinkConsumer:
         one fails, the others' chunks are skipped as duplicates on the retry."""
         pending = self._pending
         assert pending is not None
-        groups = split(pending, self._settings.sink_copy_connections)
+        messages = [decode(r, self._topics) for r in pending.records]  # may raise UnknownColumns
+        groups = split(pending, messages, self._settings.sink_copy_connections)
         results = await asyncio.gather(
             *(self._apply_group(group) for group in groups), return_exceptions=True
         )

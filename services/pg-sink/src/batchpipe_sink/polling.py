@@ -1,8 +1,8 @@
-"""Polls of the sink's consumer: bounded, decoded, fetched one ahead, split for parallel COPY.
+"""Polls of the sink's consumer: bounded, fetched one ahead, split for parallel COPY.
 
 ``Poller.next()`` returns the next poll: at most ``max_records`` messages and ``max_bytes``
-bytes (records past the cap are rewound with ``seek`` and come with the following poll),
-decoded. ``prefetch()`` starts fetching (and decompressing, and decoding) the following poll
+bytes (records past the cap are rewound with ``seek`` and come with the following poll).
+``prefetch()`` starts fetching (and decompressing) the following poll
 while the current one is applied, so that Kafka work overlaps PostgreSQL's COPY instead of
 waiting for it. A prefetched poll that will not be applied now (the current one is held, the
 consumer pauses or stops) is rewound (``seek`` back to its first offsets), never dropped:
@@ -22,17 +22,16 @@ from typing import TypeAlias
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
-from batchpipe_sink.messages import Message, TopicMap, decode
+from batchpipe_sink.messages import Message
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 @dataclass
 class Poll:
-    """Polled records not yet applied, decoded, with the offsets to commit once they are."""
+    """Polled records not yet applied, with the offsets to commit once they are."""
 
     records: list[Record] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     """next offset to consume per partition (last record's offset + 1)"""
     first: dict[TopicPartition, int] = field(default_factory=dict)
@@ -43,14 +42,12 @@ class Poller:
     def __init__(
         self,
         consumer: AIOKafkaConsumer,
-        topics: TopicMap,
         *,
         timeout_ms: int,
         max_records: int,
         max_bytes: int,
     ) -> None:
         self._consumer = consumer
-        self._topics = topics
         self._timeout_ms = timeout_ms
         self._max_records = max_records
         self._max_bytes = max_bytes
@@ -107,19 +104,19 @@ class Poller:
                 poll.first.setdefault(tp, record.offset)
                 poll.offsets[tp] = record.offset + 1
                 size += length
-        poll.messages = [decode(r, self._topics) for r in poll.records]
         return poll
 
 
-def split(poll: Poll, groups: int) -> list[list[Message]]:
-    """The poll's messages in at most ``groups`` lists of about equal bytes, each partition
-    whole in one list (largest partitions first, each to the lightest list)."""
+def split(poll: Poll, messages: list[Message], groups: int) -> list[list[Message]]:
+    """The poll's ``messages`` (decoded from its records, in order) in at most ``groups``
+    lists of about equal bytes, each partition whole in one list (largest partitions first,
+    each to the lightest list)."""
     sizes: dict[tuple[str, int], int] = {}
     for record in poll.records:
         key = (record.topic, record.partition)
         sizes[key] = sizes.get(key, 0) + len(record.value or b"")
     if groups <= 1 or len(sizes) <= 1:
-        return [poll.messages]
+        return [messages]
     loads = [0] * min(groups, len(sizes))
     slot: dict[tuple[str, int], int] = {}
     for key, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
@@ -127,6 +124,6 @@ def split(poll: Poll, groups: int) -> list[list[Message]]:
         slot[key] = lightest
         loads[lightest] += size
     out: list[list[Message]] = [[] for _ in loads]
-    for record, message in zip(poll.records, poll.messages, strict=True):
+    for record, message in zip(poll.records, messages, strict=True):
         out[slot[(record.topic, record.partition)]].append(message)
     return out
