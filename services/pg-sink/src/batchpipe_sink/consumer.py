@@ -8,7 +8,10 @@ PostgreSQL or Kafka fails, the batch is held: consumption is paused, the batch i
 with backoff, no offset is committed, and readiness reports the reason until the batch goes
 through. On a rebalance the listener waits for the in-flight transaction and commits its
 offsets before the partitions move. On stop the in-flight transaction finishes, its offsets
-are committed and the member leaves the group.
+are committed and the member leaves the group. Between polls, every ``sink_contracts_poll_s``,
+the consumer looks at the contracts folder: a new or changed contract gets its topics and raw
+table, and the consumer re-subscribes (offsets of applied polls committed first, so the
+rebalance this causes loses and repeats nothing).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import TypeAlias
 
 import asyncpg
@@ -27,9 +30,11 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from batchpipe_common import db
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.contracts import Contract
 from batchpipe_common.kafka import manual_commit_consumer
 from batchpipe_common.logging import bound_batch
+from batchpipe_common.provision.topics import contract_topic_specs, ensure_topics
 from batchpipe_sink import metrics
 from batchpipe_sink.ledger import mark_loaded
 from batchpipe_sink.loader import Loader, PollOutcome
@@ -59,10 +64,12 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class SinkConsumer:
     def __init__(
-        self, settings: SinkSettings, contracts: Iterable[Contract], pool: asyncpg.Pool
+        self, settings: SinkSettings, contracts: ContractFolder, pool: asyncpg.Pool
     ) -> None:
         self._settings = settings
-        self._contracts = list(contracts)
+        self._folder = contracts
+        self._contracts = list(contracts.current().values())
+        self._next_look = 0.0
         self._pool = pool
         self._loader = Loader(settings.instance_id)
         self._topics = TopicMap.build([], settings.manifests_topic)
@@ -158,26 +165,69 @@ class SinkConsumer:
             try:
                 async with self._connection("preparing tables") as conn:
                     await ensure_bookkeeping(conn)
-                    accepted = []
-                    for contract in self._contracts:
-                        try:
-                            added = await ensure_raw_table(conn, contract)
-                        except SchemaMismatch as exc:
-                            self.refused[contract.name] = str(exc)
-                            log.error(
-                                "contract refused; its topics are not consumed", error=str(exc)
-                            )
-                            continue
-                        if added:
-                            log.info("raw table evolved", table=contract.raw_table, added=added)
-                        accepted.append(contract)
+                    accepted = await self._reconcile_tables(conn)
                     await mark_loaded(conn, None)
             except Exception as exc:  # PostgreSQL unreachable: retry
                 await self._hold("postgres", f"preparing tables: {exc}")
                 continue
-            metrics.CONTRACTS_REFUSED.set(len(self.refused))
             self._topics = TopicMap.build(accepted, self._settings.manifests_topic)
             return
+
+    async def _reconcile_tables(self, conn: asyncpg.Connection) -> list[Contract]:
+        """Create or evolve each contract's raw table; the contracts whose topics are consumed
+        (a table that cannot follow its contract refuses the contract)."""
+        accepted = []
+        self.refused.clear()
+        for contract in self._contracts:
+            try:
+                added = await ensure_raw_table(conn, contract)
+            except SchemaMismatch as exc:
+                self.refused[contract.name] = str(exc)
+                log.error("contract refused; its topics are not consumed", error=str(exc))
+                continue
+            if added:
+                log.info("raw table evolved", table=contract.raw_table, added=added)
+            accepted.append(contract)
+        metrics.CONTRACTS_REFUSED.set(len(self.refused))
+        return accepted
+
+    async def _follow_contracts(self) -> None:
+        """Between polls (nothing in flight): take in new or changed contracts without a
+        restart. Their topics are created when missing, their raw tables created or evolved,
+        then the decoder uses them and, when the topic list changed, the consumer re-subscribes
+        after committing the offsets of what it applied. A failure is retried at the next look."""
+        s = self._settings
+        self._next_look = time.monotonic() + s.sink_contracts_poll_s
+        current = self._folder.current()
+        if current == {c.name: c for c in self._contracts}:
+            return
+        previous, self._contracts = self._contracts, list(current.values())
+        try:
+            specs = [
+                spec
+                for c in self._contracts
+                for spec in contract_topic_specs(c, s.data_topic_partitions, s.dlq_topic_partitions)
+            ]
+            await ensure_topics(s.kafka_bootstrap, specs, timeout_s=s.sink_kafka_timeout_s)
+            async with self._connection("registering contracts") as conn:
+                accepted = await self._reconcile_tables(conn)
+        except Exception as exc:
+            log.warning("new contracts not taken in yet; will retry", error=str(exc))
+            self._contracts = previous
+            return
+        topics = TopicMap.build(accepted, s.manifests_topic)
+        consumer, poller = self._consumer, self._poller
+        assert consumer is not None
+        assert poller is not None
+        await poller.rewind_prefetch()
+        async with self._lock:
+            await self._flush_offsets()
+            resubscribe = topics.topics != self._topics.topics
+            self._topics = topics
+            poller.use(topics)
+            if resubscribe:
+                consumer.subscribe(topics.topics, listener=_Rebalance(self))
+        log.info("contracts taken in", contracts=sorted(current), topics=topics.topics)
 
     async def _start_consumer(self) -> None:
         s = self._settings
@@ -225,6 +275,8 @@ class SinkConsumer:
                     await self._idle(s.sink_poll_timeout_ms / 1000)
                     continue
                 self._parked.clear()
+                if time.monotonic() >= self._next_look:
+                    await self._follow_contracts()
                 self._pending = await poller.next()
                 if self._pending is None:
                     async with self._lock:

@@ -56,6 +56,11 @@ class Poller:
         self._max_bytes = max_bytes
         self._ahead: asyncio.Task[Poll | None] | None = None
 
+    def use(self, topics: TopicMap) -> None:
+        """Decode the next polls with ``topics`` (rewind any prefetch first)."""
+        assert self._ahead is None, "rewind the prefetch before changing the topic map"
+        self._topics = topics
+
     async def next(self) -> Poll | None:
         """The prefetched poll if there is one, else a fresh poll (None: nothing came)."""
         if self._ahead is not None:
