@@ -116,7 +116,13 @@ def members_jsonl(folder: Path, rows: int = 200, seed: int = 3) -> Shape:
     return Shape(
         path,
         rows,
-        {"id": "integer", "name": "text", "score": "numeric(14,2)", "email": "text", "active": "boolean"},
+        {
+            "id": "integer",
+            "name": "text",
+            "score": "numeric(14,2)",
+            "email": "text",
+            "active": "boolean",
+        },
         sums={"score": score_sum},
         nulls={"score": missing_score, "email": missing_email},
     )

@@ -96,8 +96,9 @@ def test_gzip_and_parquet_are_sampled(tmp_path: Path) -> None:
         {
             "Id": pa.array([1, 2, 3], pa.int64()),
             "Price": pa.array([1.5, None, 2.25]),
-            "Seen At": pa.array([1_700_000_000_000_000, 1_700_000_360_000_000, None],
-                                pa.timestamp("us", tz="UTC")),
+            "Seen At": pa.array(
+                [1_700_000_000_000_000, 1_700_000_360_000_000, None], pa.timestamp("us", tz="UTC")
+            ),
             "Ok": pa.array([True, False, True]),
         }
     )
@@ -126,15 +127,27 @@ def test_check_cli_exits_1_and_names_the_rejects(tmp_path: Path) -> None:
     shape = orders_csv(tmp_path)
     contract_file = tmp_path / "orders.yaml"
     run = subprocess.run(
-        [str(BATCHPIPE), "contract", "infer", str(shape.path), "--name", "orders",
-         "--out", str(contract_file)],
-        capture_output=True, text=True, check=False,
+        [
+            str(BATCHPIPE),
+            "contract",
+            "infer",
+            str(shape.path),
+            "--name",
+            "orders",
+            "--out",
+            str(contract_file),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert run.returncode == 0, run.stderr
     parse_contract(contract_file.read_text())
     clean = subprocess.run(
         [str(BATCHPIPE), "contract", "check", str(shape.path), "--contract", str(contract_file)],
-        capture_output=True, text=True, check=False,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert clean.returncode == 0, clean.stdout + clean.stderr
     assert f"rows read {shape.rows}, valid {shape.rows}, rejected 0" in clean.stdout
@@ -143,9 +156,10 @@ def test_check_cli_exits_1_and_names_the_rejects(tmp_path: Path) -> None:
     rows[3] = rows[3].replace(";true;", ";maybe;").replace(";false;", ";maybe;")
     bad.write_text("\n".join(rows) + "\n")
     dirty = subprocess.run(
-        [str(BATCHPIPE), "contract", "check", str(bad), "--contract", str(contract_file),
-         "--json"],
-        capture_output=True, text=True, check=False,
+        [str(BATCHPIPE), "contract", "check", str(bad), "--contract", str(contract_file), "--json"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert dirty.returncode == 1
     report = yaml.safe_load(dirty.stdout)

@@ -33,9 +33,7 @@ class ServiceClient:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.Client(base_url=self.url, headers=headers, timeout=timeout_s)
 
-    def call(
-        self, method: str, path: str, *, allow_404: bool = False, **kwargs: Any
-    ) -> Any:
+    def call(self, method: str, path: str, *, allow_404: bool = False, **kwargs: Any) -> Any:
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

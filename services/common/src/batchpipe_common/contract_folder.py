@@ -2,8 +2,8 @@
 
 A service builds one ``ContractFolder`` at start (strict: the folder must hold valid
 contracts, as ``load_contracts`` demands) and asks it for a contract on every request or poll.
-A look-up costs one ``stat`` per ``*.yaml`` file; a file whose size or modification time
-changed is parsed again, so a new or changed contract is seen without a restart. A file that
+A look-up costs one ``stat`` per ``*.yaml`` file; a file whose inode, size or modification
+time changed is parsed again, so a new or changed contract is seen without a restart. A file that
 no longer parses keeps no contract (its dataset is unknown until it is fixed) and its error is
 kept for the answer, never raised into unrelated datasets.
 """
@@ -18,7 +18,7 @@ import structlog
 from batchpipe_common.contracts import Contract, ContractError, load_contract, load_contracts
 
 log = structlog.get_logger(__name__)
-_Signature = tuple[int, int]
+_Signature = tuple[int, int, int]
 
 
 class ContractFolder:
@@ -70,18 +70,15 @@ class ContractFolder:
             if known is not None and known[0] == signature:
                 continue
             try:
-                contract: Contract | None = load_contract(path)
-                error = None
-                log.info(
-                    "contract loaded", dataset=contract.name, version=contract.version,
-                    file=str(path),
-                )
+                loaded = load_contract(path)
             except ContractError as exc:
-                contract, error = None, str(exc)
-                log.error("contract refused", file=str(path), error=error)
-            self._seen[path] = (signature, contract, error)
+                log.error("contract refused", file=str(path), error=str(exc))
+                self._seen[path] = (signature, None, str(exc))
+                continue
+            log.info("contract loaded", dataset=loaded.name, version=loaded.version, file=str(path))
+            self._seen[path] = (signature, loaded, None)
 
 
 def _signature(path: Path) -> _Signature:
     stat = path.stat()
-    return stat.st_mtime_ns, stat.st_size
+    return stat.st_ino, stat.st_mtime_ns, stat.st_size

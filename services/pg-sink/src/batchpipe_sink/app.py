@@ -76,7 +76,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(_watch_lag(sink, probe, every_s)),
         asyncio.create_task(_mark_batches(sink, every_s)),
     ]
-    log.info("pg-sink started", group_id=settings.sink_group_id, contracts=sorted(contracts.current()))
+    log.info(
+        "pg-sink started", group_id=settings.sink_group_id, contracts=sorted(contracts.current())
+    )
     try:
         yield
     finally:

@@ -111,7 +111,9 @@ def _print(dataset: str, outcome: object) -> None:
     for column, rejects in outcome.rejects.items():
         say(f"  {column}: {outcome.reject_counts[column]} rejected, first:", highlight=False)
         for reject in rejects:
-            say(f"    row {reject['row']}: {reject['value']!r}: {reject['reason']}", highlight=False)
+            say(
+                f"    row {reject['row']}: {reject['value']!r}: {reject['reason']}", highlight=False
+            )
     if outcome.clean:
         say("passes: no row would be rejected", highlight=False)
 

@@ -92,7 +92,11 @@ def render(sample: Sample, name: str, origin: Path) -> str:
     for column in columns:
         inferred = column.inferred
         nested = sample.notes.get(f"nested:{column.source}")
-        why = f"{inferred.why}; {nested} (the producer rejects such values)" if nested else inferred.why
+        why = (
+            f"{inferred.why}; {nested} (the producer rejects such values)"
+            if nested
+            else inferred.why
+        )
         lines += [
             f"  - source: {_q(column.source)}",
             f"    name: {column.name}",

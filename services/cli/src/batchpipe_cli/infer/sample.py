@@ -43,7 +43,7 @@ class Sample:
 def _open(path: Path) -> tuple[io.BufferedIOBase, bool]:
     with path.open("rb") as fh:
         gzipped = fh.read(2) == GZIP_MAGIC
-    raw: io.BufferedIOBase = gzip.open(path, "rb") if gzipped else path.open("rb")  # type: ignore[assignment]
+    raw: io.BufferedIOBase = gzip.open(path, "rb") if gzipped else path.open("rb")  # noqa: SIM115 - the caller closes it
     return raw, gzipped
 
 
@@ -146,9 +146,9 @@ def _looks_like_header(first: list[str], rest: list[list[str]]) -> bool:
     if not rest:
         return True
     # a column whose values below are typed (numbers, dates...) while the first row is not
-    return any(all(looks_typed(r[i]) for r in rest if i < len(r) and r[i]) for i in range(len(first))) or (
-        csv.Sniffer().has_header("\n".join(",".join(r) for r in [first, *rest[:20]]))
-    )
+    return any(
+        all(looks_typed(r[i]) for r in rest if i < len(r) and r[i]) for i in range(len(first))
+    ) or (csv.Sniffer().has_header("\n".join(",".join(r) for r in [first, *rest[:20]])))
 
 
 def _csv(raw: io.BufferedIOBase, rows: int) -> Sample:

@@ -111,20 +111,32 @@ def infer_type(values: list[str]) -> Inferred:
         return Inferred("text", "no value in the sample (every sampled value is missing)")
     distinct = list(dict.fromkeys(values))
     if all(_INTEGER.match(v) for v in distinct):
-        padded = next((v for v in distinct if len(v.lstrip("+-")) > 1 and v.lstrip("+-")[0] == "0"), None)
+        padded = next(
+            (v for v in distinct if len(v.lstrip("+-")) > 1 and v.lstrip("+-")[0] == "0"), None
+        )
         if padded is not None:
-            return Inferred("text", f"digits with leading zeros (e.g. {padded!r}) are kept as text, "
-                            "a number would drop the zeros")
+            return Inferred(
+                "text",
+                f"digits with leading zeros (e.g. {padded!r}) are kept as text, "
+                "a number would drop the zeros",
+            )
         if _first_misfit("integer", distinct) is None:
-            return Inferred("integer", "every sampled value is a whole number within integer (32 bit)")
+            return Inferred(
+                "integer", "every sampled value is a whole number within integer (32 bit)"
+            )
         if _first_misfit("bigint", distinct) is None:
             return Inferred("bigint", "every sampled value is a whole number, some beyond 32 bits")
     if _first_misfit("boolean", distinct) is None:
-        return Inferred("boolean", "every sampled value is a boolean word (true/false, yes/no, t/f, y/n, 1/0)")
+        return Inferred(
+            "boolean", "every sampled value is a boolean word (true/false, yes/no, t/f, y/n, 1/0)"
+        )
     numeric = _numeric(distinct)
     if numeric is not None and _first_misfit(numeric, distinct) is None:
-        return Inferred(numeric, f"every sampled value is a plain decimal; scale from the longest "
-                        f"fraction seen, room for {INTEGER_ROOM} integer digits (or the most seen)")
+        return Inferred(
+            numeric,
+            f"every sampled value is a plain decimal; scale from the longest "
+            f"fraction seen, room for {INTEGER_ROOM} integer digits (or the most seen)",
+        )
     if _first_misfit("double", distinct) is None:
         return Inferred("double", "every sampled value is a floating-point number")
     moment = _moments(distinct)
@@ -136,8 +148,12 @@ def infer_type(values: list[str]) -> Inferred:
 def _why_text(values: list[str]) -> str:
     """Name the closest typed candidate and a value it could not read."""
     best: tuple[int, str, str] | None = None
-    for label, type_ in (("numbers", "double"), ("ISO dates", "date"), ("ISO timestamps", "timestamp"),
-                         ("booleans", "boolean")):
+    for label, type_ in (
+        ("numbers", "double"),
+        ("ISO dates", "date"),
+        ("ISO timestamps", "timestamp"),
+        ("booleans", "boolean"),
+    ):
         fitting = sum(_first_misfit(type_, [v]) is None for v in values[:500])
         if fitting and (best is None or fitting > best[0]):
             misfit = _first_misfit(type_, values) or ""
@@ -146,5 +162,7 @@ def _why_text(values: list[str]) -> str:
         return "free text: no sampled value is a number, boolean, date or timestamp"
     fitting, label, misfit = best
     shown = min(len(values), 500)
-    return (f"mixed: {fitting} of {shown} distinct sampled values are {label}, but {misfit!r} "
-            "is not; kept as text")
+    return (
+        f"mixed: {fitting} of {shown} distinct sampled values are {label}, but {misfit!r} "
+        "is not; kept as text"
+    )
