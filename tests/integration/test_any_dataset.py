@@ -23,6 +23,7 @@ import asyncpg
 import pytest
 import yaml
 
+from batchpipe_cli.generate import generate_bank_file
 from batchpipe_common.settings import REPO_ROOT
 from tests.cli.shapes import Shape, members_jsonl, orders_csv, sensors_csv
 
@@ -183,3 +184,43 @@ def test_changed_contract_version_loads_the_same_file_as_a_new_batch(
     shown = json.loads(_batchpipe("batch", "show", second["batch_id"], "--json").stdout)
     assert shown["status"] == "loaded"
     assert shown["reconciles"] is True
+
+
+def test_registering_while_a_batch_loads_keeps_it_exactly_once(
+    tmp_path: Path,
+    stack_env: dict[str, str],
+    admin_dsn: str,
+    registry: Callable[[str, str], Path],
+) -> None:
+    """The sink re-subscribes (a rebalance) while another dataset's batch is being applied:
+    that batch still loads every row once."""
+    bank = generate_bank_file(tmp_path / "bank.csv", rows=60_000, seed=uuid.uuid4().int % 10**6)
+    loading = subprocess.Popen(
+        [str(BATCHPIPE), "ingest", str(bank), "--dataset", "bank_transactions", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    shape = sensors_csv(tmp_path)
+    names = []
+    for _ in range(3):  # several re-subscriptions during the load
+        name = f"t12_during_{uuid.uuid4().hex[:8]}"
+        proposed = tmp_path / f"{name}.yaml"
+        _batchpipe("contract", "infer", str(shape.path), "--name", name, "--out", str(proposed))
+        registry(name, proposed.read_text())
+        names.append(name)
+    out, err = loading.communicate(timeout=600)
+    assert loading.returncode == 0, err
+    result = json.loads(out)
+    assert result["reconciles"] is True
+    assert result["rows_loaded"] == result["rows_read"] == 60_000
+    rows = _query(
+        _warehouse_dsn(admin_dsn),
+        "SELECT count(*) AS n, count(DISTINCT _source_row) AS distinct_rows"
+        " FROM raw.bank_transactions WHERE _batch_id = $1",
+        result["batch_id"],
+    )
+    assert (rows["n"], rows["distinct_rows"]) == (60_000, 60_000)
+    # and the datasets registered meanwhile load too
+    last = _ingest(shape.path, names[-1])
+    _assert_loaded_as_the_file_says(shape, names[-1], last, _warehouse_dsn(admin_dsn))
