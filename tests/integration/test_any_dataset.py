@@ -224,3 +224,18 @@ def test_registering_while_a_batch_loads_keeps_it_exactly_once(
     # and the datasets registered meanwhile load too
     last = _ingest(shape.path, names[-1])
     _assert_loaded_as_the_file_says(shape, names[-1], last, _warehouse_dsn(admin_dsn))
+
+
+def test_unknown_or_broken_dataset_fails_in_one_line(
+    tmp_path: Path, stack_env: dict[str, str], registry: Callable[[str, str], Path]
+) -> None:
+    shape = sensors_csv(tmp_path)
+    name = f"t12_missing_{uuid.uuid4().hex[:8]}"
+    run = _batchpipe("ingest", str(shape.path), "--dataset", name, check=False)
+    assert run.returncode == 1
+    assert f"unknown dataset '{name}'" in run.stderr
+    assert "Traceback" not in run.stderr
+    registry(name, f"name: {name}\nversion: 1\nformat: csv\ncolumns: []\n")
+    broken = _batchpipe("ingest", str(shape.path), "--dataset", name, check=False)
+    assert broken.returncode == 1
+    assert "cannot be used" in broken.stderr and "columns" in broken.stderr
