@@ -35,6 +35,10 @@ test: setup ## Run every test against the local stack (started if needed)
 	@$(VENV)/pytest tests -m "not slow" --ignore tests/orchestration
 	@$(AIRFLOW_PYTEST) tests/orchestration
 
+.PHONY: test-unit
+test-unit: setup ## The quick loop, under a minute: the tests that need no stack, no lint, no build
+	@$(VENV)/pytest tests -m "not integration and not slow and not build" --ignore tests/orchestration --ignore tests/lint -q
+
 .PHONY: test-orchestration
 test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to end), in Airflow's venv
 	@$(VENV)/batchpipe stack up
@@ -46,8 +50,8 @@ test-faults: setup ## The full fault-injection suite (slow)
 	@$(VENV)/pytest tests/faults
 
 .PHONY: lint
-lint: ## ruff (lint + format check) and mypy
-	@$(VENV)/ruff check . && $(VENV)/ruff format --check . && $(VENV)/mypy services tests bench infra
+lint: setup ## pre-commit hooks on every file: ruff, mypy, sqlfluff, hadolint, compose schema
+	@$(VENV)/pre-commit run --all-files
 
 .PHONY: dbt-build
 dbt-build: ## dbt build (models + tests) against the local stack

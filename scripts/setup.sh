@@ -2,9 +2,10 @@
 # Installs what batchpipe needs on a fresh machine, and nothing twice:
 #   system: PostgreSQL server binaries, Java 17+, Maven (Debian packages, when root): only for
 #           the local stack (`all`, `system`); no other target looks for them;
-#   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow).
+#   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow);
+#   pre-commit: the hooks' environments (from PyPI, into pre-commit's cache).
 # The Docker path (`make up`, `make compose-demo`) needs none of this: only Docker.
-# Usage: scripts/setup.sh [all|system|services|dbt|airflow|bench]   (default: all)
+# Usage: scripts/setup.sh [all|system|services|hooks|dbt|airflow|bench]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -90,13 +91,22 @@ setup_bench() {
   echo "$sum" > .venvs/bench/.batchpipe-stamp
 }
 
+setup_hooks() {
+  # pre-commit's hook environments (.pre-commit-config.yaml), from PyPI into pre-commit's cache
+  # (~/.cache/pre-commit): `make lint` and the test suite's lint tests then run offline.
+  [ -f .pre-commit-config.yaml ] && git rev-parse --git-dir >/dev/null 2>&1 || return 0
+  say "pre-commit hook environments"
+  .venv/bin/pre-commit install-hooks >/dev/null
+}
+
 case "$what" in
-  all) setup_system; setup_services; setup_dbt; setup_airflow; setup_bench ;;
+  all) setup_system; setup_services; setup_hooks; setup_dbt; setup_airflow; setup_bench ;;
   system) setup_system ;;
   services) setup_services ;;
+  hooks) setup_services; setup_hooks ;;
   dbt) setup_dbt ;;
   airflow) setup_airflow ;;
   bench) setup_services; setup_bench ;;
-  *) die "unknown target $what (all|system|services|dbt|airflow|bench)" ;;
+  *) die "unknown target $what (all|system|services|hooks|dbt|airflow|bench)" ;;
 esac
 say "ready"

@@ -18,6 +18,14 @@ import pytest
 from batchpipe_common.settings import REPO_ROOT, EndpointSettings, load_settings
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that needs the stack (the ``stack_env`` fixture, directly or through another
+    fixture) is an integration test: ``make test-unit`` deselects it with the marker."""
+    for item in items:
+        if "stack_env" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)
+
+
 def _stack_env_file() -> Path:
     state = Path(os.environ.get("BATCHPIPE_STACK_DIR", REPO_ROOT / ".stack"))
     return state / "env"

@@ -92,7 +92,7 @@ def batchpipe_inbox() -> None:
         trigger_dag_id=config.INGEST_DAG_ID,
         skip_when_already_exists=True,
         wait_for_completion=False,
-    ).expand_kwargs(scan())
+    ).expand_kwargs(scan())  # type: ignore[call-arg, misc]  # Airflow injects `params`
 
 
 batchpipe_inbox()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
@@ -40,7 +40,15 @@ from batchpipe_airflow.summary import note, render, rows_per_stage, stage_durati
 
 log = logging.getLogger("batchpipe.ingest")
 
-HTTP_RETRIES: dict[str, Any] = {
+
+class Retries(TypedDict):
+    retries: int
+    retry_delay: timedelta
+    retry_exponential_backoff: bool
+    max_retry_delay: timedelta
+
+
+HTTP_RETRIES: Retries = {
     "retries": 4,
     "retry_delay": timedelta(seconds=5),
     "retry_exponential_backoff": True,
@@ -211,25 +219,27 @@ def batchpipe_ingest() -> None:
             log.info("%s", line)
         return result
 
-    routed = route()
-    uploaded = upload()
-    produced = produce()
-    manifest = wait_for_producer(produced)
+    # Wiring at parse time: Airflow injects `params` from the context and resolves XComArgs to
+    # their values at run time, which the tasks' signatures cannot say (hence the ignores).
+    routed = route()  # type: ignore[call-arg, misc]
+    uploaded = upload()  # type: ignore[call-arg, misc]
+    produced = produce()  # type: ignore[call-arg, misc]
+    manifest = wait_for_producer(produced)  # type: ignore[arg-type]
     drained = BatchDrainedSensor(
         task_id="wait_for_sink",
-        manifest=manifest,
+        manifest=manifest,  # type: ignore[arg-type]
         kafka_conn_id=config.KAFKA_CONN_ID,
         timeout=SINK_TIMEOUT.total_seconds(),
         poll_interval=5,
     )
-    ledger_seen = wait_for_ledger(manifest)
+    ledger_seen = wait_for_ledger(manifest)  # type: ignore[arg-type]
     dbt = _dbt_task_group()
-    reconciled = reconcile(manifest)
+    reconciled = reconcile(manifest)  # type: ignore[arg-type]
 
     routed >> [uploaded, produced]
     uploaded >> produced
     manifest >> drained >> ledger_seen >> dbt >> reconciled
-    summary(produced, manifest, reconciled)
+    summary(produced, manifest, reconciled)  # type: ignore[arg-type]
 
 
 batchpipe_ingest()

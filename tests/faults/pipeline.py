@@ -75,6 +75,17 @@ async def wait_run(producer: StackService, batch_id: str, timeout: float = 240) 
     raise AssertionError(f"run {batch_id} not finished in {timeout}s: {status}")
 
 
+async def wait_chunks_sent(producer: StackService, batch_id: str, at_least: int = 1) -> None:
+    """Wait until the run of ``batch_id`` has sent ``at_least`` chunks."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = await asyncio.to_thread(run_status, producer, batch_id)
+        if status["progress"]["chunks_sent"] >= at_least:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the run of {batch_id} sent fewer than {at_least} chunks in 120 s")
+
+
 async def applied_chunks(admin_dsn: str, batch_id: str) -> int:
     conn = await asyncpg.connect(admin_dsn)
     try:

@@ -34,6 +34,7 @@ from tests.faults.pipeline import (
     trigger,
     upload,
     uploader_post,
+    wait_chunks_sent,
     wait_run,
 )
 from tests.faults.stack import StackControl
@@ -134,12 +135,7 @@ async def test_broker_killed_while_producing(
     batch_id = await asyncio.to_thread(
         start_batch, stack.uploader, stack.producer, sample, "broker-kill-produce.csv"
     )
-
-    async def sending() -> bool:
-        status = await asyncio.to_thread(run_status, stack.producer, batch_id)
-        return bool(status["progress"]["chunks_sent"] >= 1)
-
-    await wait_until(sending, 120, "the producer to send chunks")
+    await wait_chunks_sent(stack.producer, batch_id)
     await asyncio.to_thread(stack.crash, "kafka")
     await asyncio.to_thread(stack.up)
     first = await wait_run(stack.producer, batch_id)
@@ -183,12 +179,7 @@ async def test_producer_killed_mid_run(
     batch_id = await asyncio.to_thread(
         start_batch, stack.uploader, stack.producer, sample, "producer-kill.csv"
     )
-
-    async def sending() -> bool:
-        status = await asyncio.to_thread(run_status, stack.producer, batch_id)
-        return bool(status["progress"]["chunks_sent"] >= rng.randrange(1, 10))
-
-    await wait_until(sending, 120, "the producer to send chunks")
+    await wait_chunks_sent(stack.producer, batch_id, rng.randrange(1, 10))
     source_uri = (await asyncio.to_thread(run_status, stack.producer, batch_id))["source_uri"]
     await asyncio.to_thread(stack.crash, "s3-producer")
     await asyncio.to_thread(stack.up)

@@ -18,9 +18,9 @@ from tests.faults.pipeline import (
     applied_chunks,
     assert_exact,
     finish_batch,
-    run_status,
     start_batch,
     trigger,
+    wait_chunks_sent,
     wait_run,
 )
 from tests.faults.stack import StackControl, StackService
@@ -55,12 +55,7 @@ async def test_kafka_restart_while_the_producer_sends(
     batch_id = await asyncio.to_thread(
         start_batch, stack.uploader, stack.producer, sample, "kafka-restart.csv"
     )
-
-    async def sending() -> bool:
-        status = await asyncio.to_thread(run_status, stack.producer, batch_id)
-        return bool(status["progress"]["chunks_sent"] >= 1)
-
-    await wait_until(sending, 120, "the producer to send chunks")
+    await wait_chunks_sent(stack.producer, batch_id)
     log_offset = stack.producer.log_path.stat().st_size
     await asyncio.to_thread(stack.stop_kafka)
     await asyncio.to_thread(stack.start_kafka)

@@ -20,7 +20,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, SecretStr
 
-from batchpipe_common import outages
+from batchpipe_common import __version__, outages
 
 ReadinessProbe = Callable[[Request], Awaitable[dict[str, bool]]]
 LivenessProbe = Callable[[Request], Awaitable[str | None]]
@@ -32,6 +32,7 @@ _bearer = HTTPBearer(auto_error=False)
 
 class Health(BaseModel):
     status: str
+    version: str
     reason: str | None = None
 
 
@@ -86,9 +87,8 @@ def create_app(
     lifespan: Lifespan,
     readiness: ReadinessProbe,
     liveness: LivenessProbe | None = None,
-    version: str = "0.1.0",
 ) -> FastAPI:
-    app = FastAPI(title=title, description=description, version=version, lifespan=lifespan)
+    app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
     for error_class in outages.DEPENDENCY_ERRORS:
         app.add_exception_handler(error_class, _outage_or_error)
 
@@ -99,11 +99,12 @@ def create_app(
         responses={503: {"model": Health, "description": "stalled: restart the process"}},
     )
     async def healthz(request: Request) -> Any:
-        """Alive: the process answers and, where the service has a watchdog, makes progress."""
+        """Alive: the process answers (and makes progress, where it has a watchdog); with
+        batchpipe's version."""
         reason = await liveness(request) if liveness is not None else None
         if reason is None:
-            return Health(status="ok")
-        body = Health(status="stalled", reason=reason)
+            return Health(status="ok", version=__version__)
+        body = Health(status="stalled", version=__version__, reason=reason)
         return JSONResponse(body.model_dump(), status_code=status.HTTP_503_SERVICE_UNAVAILABLE)
 
     @app.get(
