@@ -239,3 +239,26 @@ def test_unknown_or_broken_dataset_fails_in_one_line(
     broken = _batchpipe("ingest", str(shape.path), "--dataset", name, check=False)
     assert broken.returncode == 1
     assert "cannot be used" in broken.stderr and "columns" in broken.stderr
+
+
+def test_no_wait_returns_the_batch_that_batch_show_then_follows(
+    tmp_path: Path, stack_env: dict[str, str], registry: Callable[[str, str], Path]
+) -> None:
+    shape = members_jsonl(tmp_path)
+    name = f"t12_nowait_{uuid.uuid4().hex[:8]}"
+    proposed = tmp_path / f"{name}.yaml"
+    _batchpipe("contract", "infer", str(shape.path), "--name", name, "--out", str(proposed))
+    registry(name, proposed.read_text())
+    started = json.loads(
+        _batchpipe("ingest", str(shape.path), "--dataset", name, "--json", "--no-wait").stdout
+    )
+    assert started["batch_id"].startswith(f"{name}-v1-")
+    # the same file again waits for the same batch (same content, same contract version)
+    waited = _ingest(shape.path, name)
+    assert waited["batch_id"] == started["batch_id"]
+    assert waited["rows_loaded"] == shape.rows
+    shown = _batchpipe("batch", "show", started["batch_id"])
+    assert f"rows_loaded: {shape.rows}" in shown.stdout
+    missing = _batchpipe("batch", "show", f"{name}-v1-{'0' * 20}", check=False)
+    assert missing.returncode == 1
+    assert "knows no batch" in missing.stderr
