@@ -68,6 +68,15 @@ bench: ## Benchmark batchpipe against COPY, pandas INSERT and dlt; writes docs/b
 	@$(VENV)/python -m bench.run
 	@$(VENV)/python -m bench.cli_startup
 
+.PHONY: bench-history
+bench-history: ## Only the dbt history curve of `make bench` (1M, 10M, 30M rows of history)
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/python -m bench.run --only-history
+
+.PHONY: dbt-quality
+dbt-quality: ## Every dbt test over every row (what the daily batchpipe_quality DAG runs)
+	@$(WITH_STACK) $(DBT) test $(DBT_ARGS) --selector full_history --vars '{test_scope: full}'
+
 # The Docker targets need Docker (with Compose v2.23+), make and a POSIX shell, nothing else:
 # no Python, Java, Maven or PostgreSQL on the host.
 .PHONY: up

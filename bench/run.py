@@ -16,8 +16,10 @@ does in production, and its ledger and dbt state are left consistent:
 5. batchpipe end to end: local file -> S3 -> Kafka -> raw table, reconciled in the ledger (one
    and two replicas), with each stage's share (upload, produce, the sink's tail after it);
 6. the same plus ``dbt build`` of the marts;
-the scaling curve (end-to-end time and peak RSS for several file sizes), and real-world files
-(``bench/real_world.py``: dirty rows end to end, null markers, formats, Parquet, JSON Lines).
+the scaling curve (end-to-end time and peak RSS for several file sizes), real-world files
+(``bench/real_world.py``: dirty rows end to end, null markers, formats, Parquet, JSON Lines), and
+the history curve (``dbt build`` after one new batch on top of growing history,
+``bench/history.py``).
 
 Runs against the local stack with its services (``batchpipe stack up``); the alternatives run
 in ``.venvs/bench`` (``bench/baselines.py``). Writes ``docs/benchmarks.md`` and a PNG chart.
@@ -54,6 +56,7 @@ from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
 from bench import real_world
+from bench.history import Point, history_curve, history_section, splice_section
 from bench.rss import PeakRss
 
 BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
@@ -365,7 +368,7 @@ def run(args: argparse.Namespace) -> list[Measure]:
         dlt_loaders = (("dlt-csv", "dlt read_csv"), ("dlt-arrow", "dlt read_csv_duckdb + csv"))
         for loader, label in dlt_loaders:
             m = Measure(label, rows)
-            for _ in range(reps):
+            for _ in range(args.baseline_reps or reps):
                 m.pair(ctx, base, partial(baseline, ctx, loader, base, rows))
             results.append(m)
             log(f"{label}: {m.rate:,.0f} rows/s")
@@ -444,19 +447,43 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--insert-rows", type=int, default=100_000)
     parser.add_argument(
+        "--baseline-reps", type=int, default=0, help="runs of each dlt loader (default: --reps)"
+    )
+    parser.add_argument(
         "--scaling",
         type=lambda s: [int(x) for x in s.split(",") if x],
         default=[100_000, 1_000_000, 5_000_000],
+    )
+    parser.add_argument(
+        "--history",
+        type=lambda s: [int(x) for x in s.split(",") if x],
+        default=[1_000_000, 10_000_000, 30_000_000],
+        help="history sizes (rows) for the dbt history curve",
+    )
+    parser.add_argument("--history-batch", type=int, default=1_000_000)
+    parser.add_argument(
+        "--only-history",
+        action="store_true",
+        help="run only the history curve and replace its section in benchmarks.md",
     )
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "docs")
     parser.add_argument("--tiny", action="store_true", help="seconds-long smoke run (tests)")
     args = parser.parse_args(argv)
     if args.tiny:
         args.rows, args.reps, args.insert_rows, args.scaling = 2_000, 1, 500, [1_000, 2_000]
+        args.history, args.history_batch = [2_000, 5_000], 1_000
     command = "make bench" if not args.tiny else "python -m bench.run --tiny"
-    results = run(args)
-    write_report(results, machine(), args.out, command)
-    log(f"wrote {args.out / 'benchmarks.md'}")
+    page = args.out / "benchmarks.md"
+    if not args.only_history:
+        write_report(run(args), machine(), args.out, command)
+    label = command if not args.only_history else " ".join(["python -m bench.run", *sys.argv[1:]])
+
+    def write_section(points: list[Point]) -> None:
+        section = history_section(points, label)
+        page.write_text(splice_section(page.read_text() if page.exists() else "", section))
+        log(f"wrote {page}")
+
+    history_curve(stack_env(), args.history, args.history_batch, log=log, on_point=write_section)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from batchpipe_common.contracts import Contract, load_contracts
+from batchpipe_common.contracts import Column, Contract, load_contracts
 from batchpipe_common.ddl import column_ddl
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -76,6 +76,7 @@ _TABLE = re.compile(
     r"((?:^--[^\n]*\n)*)CREATE TABLE IF NOT EXISTS (\w+)\.(\w+) \((.*?)\n\);",
     re.MULTILINE | re.DOTALL,
 )
+_VIEW = re.compile(r"((?:^--[^\n]*\n)*)CREATE OR REPLACE VIEW (\w+)\.(\w+) AS", re.MULTILINE)
 _COLUMN = re.compile(r"^\s+([a-z_][a-z0-9_]*)\s+([a-z]+(?:\s*\([0-9, ]+\))?)(.*)$")
 _TABLE_KEY = re.compile(r"^\s+PRIMARY KEY\s*\(([^)]*)\)")
 _CHECK_IN = re.compile(r"CHECK\s*\((\w+)\s+IN\s*\(([^)]*)\)\)")
@@ -121,6 +122,20 @@ def parse_bookkeeping(sql: str) -> list[SqlTable]:
     return tables
 
 
+def parse_bookkeeping_views(sql: str) -> list[tuple[str, str, str]]:
+    """(schema, name, description) of each view in bookkeeping.sql (batch_status)."""
+    return [
+        (
+            schema,
+            name,
+            " ".join(
+                line.removeprefix("--").strip() for line in comment.splitlines() if line.strip()
+            ),
+        )
+        for comment, schema, name in _VIEW.findall(sql)
+    ]
+
+
 def _column_tests(
     name: str, not_null: bool, key: list[str], allowed: list[str] | None
 ) -> list[Any]:
@@ -146,6 +161,30 @@ def _table_key_test(key: list[str]) -> list[Any]:
     return [{"unique_combination_of_columns": {"arguments": {"combination": key}}}]
 
 
+def check_tests(column: Column) -> list[Any]:
+    """dbt tests for a contract column's checks: allowed values, min/max."""
+    checks = column.checks
+    tests: list[Any] = []
+    if checks.allowed:
+        tests.append({"accepted_values": {"arguments": {"values": list(checks.allowed)}}})
+    if checks.min is not None or checks.max is not None:
+        bounds: dict[str, Any] = {}
+        if checks.min is not None:
+            bounds["min_value"] = str(checks.min)
+        if checks.max is not None:
+            bounds["max_value"] = str(checks.max)
+        tests.append({"accepted_range": {"arguments": bounds}})
+    return tests
+
+
+def _full_history(test: Any) -> dict[str, Any]:
+    """A test over a whole raw table: it runs in the daily batchpipe_quality DAG (tag
+    full_history, outside dbt's default selector); per run, each batch's rows are tested
+    once, in the dataset's generated staging model."""
+    name, body = (test, {}) if isinstance(test, str) else next(iter(test.items()))
+    return {name: {**body, "config": {"tags": ["full_history"]}}}
+
+
 def raw_source_table(contract: Contract) -> dict[str, Any]:
     by_name = {c.name: c for c in contract.columns}
     columns = []
@@ -162,17 +201,8 @@ def raw_source_table(contract: Contract) -> dict[str, Any]:
         }
         tests = _column_tests(name, not_null, [], None)
         if contract_column is not None:
-            checks = contract_column.checks
-            if checks.allowed:
-                tests.append({"accepted_values": {"arguments": {"values": list(checks.allowed)}}})
-            if checks.min is not None or checks.max is not None:
-                bounds: dict[str, Any] = {}
-                if checks.min is not None:
-                    bounds["min_value"] = str(checks.min)
-                if checks.max is not None:
-                    bounds["max_value"] = str(checks.max)
-                tests.append({"accepted_range": {"arguments": bounds}})
-        columns.append(_with_tests(entry, tests))
+            tests += check_tests(contract_column)
+        columns.append(_with_tests(entry, [_full_history(t) for t in tests]))
     return {
         "name": contract.raw_table_name,
         "description": f"{contract.description} Contract version {contract.version}; "
@@ -190,21 +220,32 @@ def raw_source_table(contract: Contract) -> dict[str, Any]:
             },
         },
         # exactly once: the sink never loads a source row of a batch twice
-        "data_tests": _table_key_test(["_batch_id", "_source_row"]),
+        "data_tests": [
+            _full_history(t)
+            for t in [
+                *_table_key_test(["_batch_id", "_source_row"]),
+                {"rows_match_ledger": {"arguments": {"dataset": contract.name}}},
+            ]
+        ],
         "columns": columns,
     }
 
 
 def ledger_source_table(table: SqlTable) -> dict[str, Any]:
+    """A ledger table; its tests restate its constraints, so they run daily, not per run."""
     columns = [
         _with_tests(
             {"name": name, "data_type": data_type, "description": LEDGER_COLUMN_DOCS.get(name, "")},
-            _column_tests(name, not_null, table.primary_key, table.allowed.get(name)),
+            [
+                _full_history(t)
+                for t in _column_tests(name, not_null, table.primary_key, table.allowed.get(name))
+            ],
         )
         for name, data_type, not_null in table.columns
     ]
     entry: dict[str, Any] = {"name": table.name, "description": table.description}
-    return _with_tests(entry, _table_key_test(table.primary_key)) | {"columns": columns}
+    table_tests = [_full_history(t) for t in _table_key_test(table.primary_key)]
+    return _with_tests(entry, table_tests) | {"columns": columns}
 
 
 def build_sources(contracts: dict[str, Contract], bookkeeping_sql: str) -> dict[str, Any]:
@@ -234,6 +275,8 @@ def build_sources(contracts: dict[str, Contract], bookkeeping_sql: str) -> dict[
             },
         )
         source["tables"].append(ledger_source_table(table))
+    for schema, name, description in parse_bookkeeping_views(bookkeeping_sql):
+        sources[schema]["tables"].append({"name": name, "description": description})
     return {"version": 2, "sources": list(sources.values())}
 
 

@@ -10,10 +10,10 @@ Params: `source` (a file under the inbox folder, relative or absolute, or an `s3
 3. **wait_for_sink**: deferred on the triggerer until the pg-sink's consumer group has
    committed past every partition offset in the batch's manifest (other batches do not
    count). **wait_for_ledger**: the sink has recorded the manifest in `batchpipe.batches`.
-4. **dbt**: the models and tests downstream of the raw sources (Cosmos, dbt in its own
-   virtualenv, run as a subprocess).
-5. **reconcile**: rows read = rows loaded + rows rejected, from the ledger; fails naming the
-   numbers otherwise.
+4. **dbt**: the models and per-run tests downstream of the run's dataset (Cosmos WATCHER
+   mode: one `dbt build`, one sensor per model; dbt in its own virtualenv).
+5. **reconcile**: the ledger's verdict (`batchpipe.batch_status.reconciles`: rows read =
+   rows loaded + rows rejected); fails naming the numbers otherwise.
 6. **summary**: rows and seconds per stage, in the log and as this run's note.
 
 HTTP steps retry with exponential backoff; the services are idempotent by batch id, so a
@@ -27,7 +27,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypedDict
 
-from airflow.sdk import Param, PokeReturnValue, TriggerRule, dag, get_current_context, task
+from airflow.sdk import (
+    BaseSensorOperator,
+    Param,
+    PokeReturnValue,
+    TaskGroup,
+    TriggerRule,
+    dag,
+    get_current_context,
+    task,
+)
 from airflow.sdk.exceptions import AirflowFailException
 from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
 from cosmos.constants import ExecutionMode, InvocationMode, LoadMode
@@ -55,38 +64,72 @@ HTTP_RETRIES: Retries = {
     "max_retry_delay": timedelta(minutes=2),
 }
 PRODUCER_TIMEOUT = timedelta(hours=2)
+# how often a model's deferred watcher looks at the dbt build's progress (Cosmos: 10 s); the
+# dbt stage ends at most this long after the build
+WATCHER_POKE_INTERVAL = 2
 SINK_TIMEOUT = timedelta(hours=2)
 
 
-def _dbt_task_group() -> DbtTaskGroup:
+def _dbt_for_each_dataset() -> TaskGroup:
+    """Group ``dbt``: a branch on the run's dataset, then that dataset's models and tests.
+
+    One Cosmos task group per contract, each in WATCHER mode: a producer task runs ONE
+    ``dbt build`` of the models downstream of the dataset's raw table (and their per-run
+    tests), with dbt's own threads, while one deferred sensor per model and per model's tests
+    mirrors the producer's structured log, so the Airflow UI keeps model-level status. dbt
+    lives in its own virtualenv: the producer runs its executable as a subprocess with
+    ``--log-format json`` (Cosmos >= 1.12 reads that log when dbt is not importable). The
+    branch skips every other dataset's group, so a run builds only its own dataset's models.
+    """
     dbt = str(config.dbt_executable())
     project = config.dbt_project_dir()
-    return DbtTaskGroup(
-        group_id="dbt",
-        project_config=ProjectConfig(dbt_project_path=project, install_dbt_deps=False),
-        profile_config=ProfileConfig(
-            profile_name="batchpipe",
-            target_name="stack",
-            profiles_yml_filepath=project / "profiles.yml",
-        ),
-        execution_config=ExecutionConfig(
-            execution_mode=ExecutionMode.LOCAL,
-            invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=dbt,
-        ),
-        render_config=RenderConfig(
-            load_method=LoadMode.DBT_LS,
-            invocation_mode=InvocationMode.SUBPROCESS,
-            dbt_executable_path=dbt,
-            # every model downstream of a dataset's raw table, and every parent those need
-            # (the ledger's staging models feed batch_audit)
-            select=[f"@source:raw.{name}" for name in config.datasets()],
-            # a test over several models (totals match) runs after all of them
-            should_detach_multiple_parents_tests=True,
-        ),
-        # dbt reruns are harmless, but a failed test should be looked at, not retried
-        default_args={"retries": 0},
-    )
+    roots: dict[str, list[str]] = {}
+    with TaskGroup(group_id="dbt") as group:
+
+        @task.branch(task_id="route", retries=0)
+        def route(params: dict[str, Any]) -> list[str]:
+            dataset = str(params["dataset"])
+            if dataset not in roots:
+                raise AirflowFailException(
+                    f"no dbt models for dataset {dataset!r}: known {sorted(roots)}"
+                )
+            return roots[dataset]
+
+        routed = route()  # type: ignore[call-arg]  # Airflow injects params
+        for dataset in config.datasets():
+            models = DbtTaskGroup(
+                group_id=dataset,
+                project_config=ProjectConfig(dbt_project_path=project, install_dbt_deps=False),
+                profile_config=ProfileConfig(
+                    profile_name="batchpipe",
+                    target_name="stack",
+                    profiles_yml_filepath=project / "profiles.yml",
+                ),
+                execution_config=ExecutionConfig(
+                    execution_mode=ExecutionMode.WATCHER,
+                    invocation_mode=InvocationMode.SUBPROCESS,
+                    dbt_executable_path=dbt,
+                ),
+                render_config=RenderConfig(
+                    load_method=LoadMode.DBT_LS,
+                    invocation_mode=InvocationMode.SUBPROCESS,
+                    dbt_executable_path=dbt,
+                    # the dataset's staging model and everything downstream of it (its marts,
+                    # batch_audit); the full-history tests run in batchpipe_quality
+                    select=[f"source:{config.raw_source(dataset)}+"],
+                    exclude=["tag:full_history", "resource_type:unit_test"],
+                    # a test over several models (totals match) runs after all of them
+                    should_detach_multiple_parents_tests=True,
+                ),
+                # dbt reruns are harmless, but a failed test should be looked at, not retried
+                default_args={"retries": 0},
+            )
+            for watcher in models.iter_tasks():
+                if isinstance(watcher, BaseSensorOperator):
+                    watcher.poke_interval = WATCHER_POKE_INTERVAL
+            routed >> models
+            roots[dataset] = [t.task_id for t in models.roots]
+    return group
 
 
 def _inbox_relative(source: str) -> str:
@@ -178,7 +221,8 @@ def batchpipe_ingest() -> None:
             return PokeReturnValue(is_done=False)
         return PokeReturnValue(is_done=True, xcom_value=ledger.as_dict())
 
-    @task(retries=0)
+    # after the dataset's dbt group; the other datasets' groups are skipped by the branch
+    @task(retries=0, trigger_rule=TriggerRule.NONE_FAILED_MIN_ONE_SUCCESS)
     def reconcile(manifest: dict[str, Any]) -> dict[str, Any]:
         ledger = read_ledger(config.WAREHOUSE_CONN_ID, manifest["batch_id"])
         if ledger is None:
@@ -233,7 +277,7 @@ def batchpipe_ingest() -> None:
         poll_interval=5,
     )
     ledger_seen = wait_for_ledger(manifest)  # type: ignore[arg-type]
-    dbt = _dbt_task_group()
+    dbt = _dbt_for_each_dataset()
     reconciled = reconcile(manifest)  # type: ignore[arg-type]
 
     routed >> [uploaded, produced]

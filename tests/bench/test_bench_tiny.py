@@ -48,6 +48,9 @@ def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str
     assert "| target | measured | met |" in page
     assert "x COPY (median of pairs)" in page
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
+    # the history curve: one dbt build after a new batch per history size
+    assert "## History curve: dbt after one new batch" in page
+    assert "| 2,000 | 1,000 |" in page and "| 5,000 | 1,000 |" in page
 
 
 def test_tiny_copy_ceiling_copies_every_row_of_both_variants(stack_env: dict[str, str]) -> None:

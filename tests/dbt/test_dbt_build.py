@@ -149,9 +149,26 @@ async def test_row_missing_from_raw_fails_the_build_naming_the_batch(
     )
     assert "model.batchpipe.batch_audit" in catalog["nodes"]
 
+    # a row lost from an old batch: the daily full-history tests name the batch
     await warehouse.delete_one_raw_row(batch.batch_id)
+    full = warehouse.dbt("test", scope="full")
+    assert full.returncode != 0
+    assert f"batch {batch.batch_id} differs from the ledger: raw_rows=1999" in full.stdout
+
+    # a row missing from a new batch: the run that takes the batch fails, naming it
+    new = make_batch(generated_rows(tmp_path / "new.csv", 500, seed=4), tag="new")
+    await warehouse.load(new)
+    await warehouse.delete_one_raw_row(new.batch_id)
     result = warehouse.dbt("build")
     assert result.returncode != 0
-    assert f"batch {batch.batch_id} does not reconcile with the ledger" in result.stdout
+    assert f"batch {new.batch_id} does not reconcile with the ledger" in result.stdout
     assert "unaccounted=1" in result.stdout
     assert "FAIL 1 reconciles_with_ledger_batch_audit" in result.stdout
+
+
+def test_unit_tests_pass(warehouse: Warehouse) -> None:
+    """The SQL's unit tests (not part of the per-run build; CI and the quality DAG run them)."""
+    build(warehouse)  # unit tests read the column types of the models' inputs
+    result = warehouse.dbt("test", "--select", "test_type:unit")
+    assert result.returncode == 0, result.stdout[-6000:]
+    assert "PASS=" in result.stdout and "PASS=0 " not in result.stdout

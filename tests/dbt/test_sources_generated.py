@@ -40,7 +40,9 @@ def test_raw_source_columns_follow_the_contract() -> None:
     columns = {c["name"]: c for c in table["columns"]}
     assert list(columns) == [*contract.column_names, "_batch_id", "_source_row", "_loaded_at"]
     assert columns["total_amount"]["data_type"] == "numeric(14,2)"
-    assert "not_null" in columns["transaction_date"]["data_tests"]
+    assert {"not_null": {"config": {"tags": ["full_history"]}}} in columns["transaction_date"][
+        "data_tests"
+    ]
     assert table["config"]["freshness"]["error_after"] == {
         "count": contract.freshness_error_after_hours,
         "period": "hour",
@@ -55,3 +57,20 @@ def test_ledger_tables_are_parsed_from_the_bookkeeping_ddl() -> None:
     assert tables["rejects"].primary_key == ["batch_id", "source_row"]
     assert tables["rejects"].allowed == {"stage": ["producer", "sink"]}
     assert ("loaded_at", "timestamptz", False) in tables["batches"].columns
+    views = generator.parse_bookkeeping_views(generator.BOOKKEEPING_SQL.read_text())
+    assert [(schema, name) for schema, name, _ in views] == [("batchpipe", "batch_status")]
+
+
+def test_source_tests_run_only_in_the_full_history_selection() -> None:
+    """Raw tables are read whole by their tests, and the ledger's restate its constraints:
+    both run daily (batchpipe_quality); per run, the staging models test the new rows."""
+    document = yaml.safe_load(load_generator().render())
+    for source in document["sources"]:
+        for table in source["tables"]:
+            tests = table.get("data_tests", []) + [
+                t for c in table.get("columns", []) for t in c.get("data_tests", [])
+            ]
+            assert tests or table["name"] == "batch_status", table["name"]
+            for test in tests:
+                (body,) = test.values()
+                assert body["config"]["tags"] == ["full_history"], test

@@ -26,7 +26,7 @@ from typing import Any
 import asyncpg
 
 from batchpipe_common.contracts import Contract, load_contract
-from batchpipe_common.ddl import quote_ident, raw_table_ddl
+from batchpipe_common.ddl import quote_ident, raw_batch_index_ddl, raw_table_ddl
 from batchpipe_common.settings import REPO_ROOT
 from batchpipe_common.wire import batch_id_for
 
@@ -58,11 +58,13 @@ def parse_bank_csv(text: str) -> list[Fact]:
 @dataclass(frozen=True)
 class Batch:
     batch_id: str
-    rows: list[Fact]
+    rows: list[Any]  # Facts for the bank contract, the contract's columns for another
     rejected_lines: list[str]
 
 
-def make_batch(rows: Sequence[Fact], rejected_lines: Sequence[str] = (), tag: str = "") -> Batch:
+def make_batch(
+    rows: Sequence[tuple[Any, ...]], rejected_lines: Sequence[str] = (), tag: str = ""
+) -> Batch:
     """A batch id derived like the producer's (from the rows' bytes) for ``rows``."""
     digest = hashlib.sha256((tag + repr(list(rows)) + repr(list(rejected_lines))).encode())
     return Batch(
@@ -99,6 +101,7 @@ class Warehouse:
         sink = await self._sink()
         try:
             await sink.execute(raw_table_ddl(self.contract))
+            await sink.execute(raw_batch_index_ddl(self.contract))
             await sink.execute(bookkeeping)
             for schema in (self.raw_schema, self.ledger_schema):
                 await sink.execute(
@@ -126,26 +129,35 @@ class Warehouse:
 
     # --- loading, as the sink does -------------------------------------------------------
 
-    async def load(self, batch: Batch) -> None:
-        """COPY the batch's rows, record its producer rejects, mark it loaded in the ledger."""
+    async def load(
+        self, batch: Batch, *, status: str = "loaded", contract: Contract | None = None
+    ) -> None:
+        """COPY the batch's rows, record its producer rejects, its chunk and its manifest.
+
+        ``status`` is the ledger's: ``loading`` is a batch whose load failed or is not
+        finished (its rows are in raw, the ledger does not call it loaded).
+        """
+        contract = contract or self.contract
         valid = len(batch.rows)
         rejected = len(batch.rejected_lines)
+        ledger = quote_ident(self.ledger_schema)
         sink = await self._sink()
         try:
             async with sink.transaction():
                 await sink.copy_records_to_table(
-                    "bank_transactions",
-                    schema_name=self.raw_schema,
-                    columns=list(self.contract.wire_columns),
+                    contract.raw_table_name,
+                    schema_name=contract.raw_schema,
+                    columns=list(contract.wire_columns),
                     records=[(*row, batch.batch_id, n) for n, row in enumerate(batch.rows, 1)],
                 )
                 await sink.executemany(
-                    f"INSERT INTO {quote_ident(self.ledger_schema)}.rejects"
+                    f"INSERT INTO {ledger}.rejects"
                     " (batch_id, dataset, stage, source_uri, source_row, raw_line, errors)"
-                    " VALUES ($1, 'bank_transactions', 'producer', $2, $3, $4, $5::jsonb)",
+                    " VALUES ($1, $2, 'producer', $3, $4, $5, $6::jsonb)",
                     [
                         (
                             batch.batch_id,
+                            contract.name,
                             self.source_uri(batch),
                             valid + n,
                             line,
@@ -155,67 +167,118 @@ class Warehouse:
                     ],
                 )
                 await sink.execute(
-                    f"INSERT INTO {quote_ident(self.ledger_schema)}.batches"
+                    f"INSERT INTO {ledger}.chunks (batch_id, chunk_seq, dataset, topic,"
+                    " kafka_partition, kafka_offset, first_row, row_count, rows_loaded,"
+                    " applied_by) VALUES ($1, 0, $2, $2, 0, 0, 1, $3, $3, 'test')",
+                    batch.batch_id,
+                    contract.name,
+                    valid,
+                )
+                await sink.execute(
+                    f"INSERT INTO {ledger}.batches"
                     " (batch_id, dataset, contract_version, source_uri, sha256, rows_read,"
                     "  rows_valid, rows_rejected, chunk_count, data_offsets, dlq_offsets,"
                     "  manifest_at, status, loaded_at)"
-                    " VALUES ($1, 'bank_transactions', 1, $2, $3, $4, $5, $6, 1, '{}', '{}',"
-                    "  now(), 'loaded', now())",
+                    " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 1, '{}', '{}',"
+                    "  now(), $9, CASE WHEN $9 = 'loaded' THEN now() END)",
                     batch.batch_id,
+                    contract.name,
+                    contract.version,
                     self.source_uri(batch),
                     hashlib.sha256(batch.batch_id.encode()).hexdigest(),
                     valid + rejected,
                     valid,
                     rejected,
+                    status,
                 )
         finally:
             await sink.close()
+
+    async def mark_loaded(self, batch_id: str) -> None:
+        """The ledger calls a batch loaded that was loading (a late, completed load)."""
+        await self.execute(
+            f"UPDATE {quote_ident(self.ledger_schema)}.batches"
+            " SET status = 'loaded', loaded_at = now() WHERE batch_id = $1",
+            batch_id,
+        )
+
+    async def execute(self, sql: str, *args: object) -> None:
+        """A statement as the sink's role (raw and ledger tables are the sink's)."""
+        sink = await self._sink()
+        try:
+            await sink.execute(sql, *args)
+        finally:
+            await sink.close()
+
+    async def add_raw_table(self, contract: Contract) -> Contract:
+        """The raw table of another dataset in this warehouse's raw schema."""
+        moved = contract.model_copy(
+            update={"raw_table": f"{self.raw_schema}.{contract.raw_table_name}"}
+        )
+        await self.execute(raw_table_ddl(moved))
+        await self.execute(
+            f"GRANT SELECT ON ALL TABLES IN SCHEMA {quote_ident(self.raw_schema)} TO batchpipe_dbt"
+        )
+        return moved
 
     def source_uri(self, batch: Batch) -> str:
         return f"s3://batchpipe-raw/bank_transactions/{batch.batch_id}.csv"
 
     async def delete_one_raw_row(self, batch_id: str) -> None:
-        sink = await self._sink()
-        try:
-            await sink.execute(
-                f"DELETE FROM {quote_ident(self.raw_schema)}.bank_transactions"
-                " WHERE _batch_id = $1 AND _source_row = 1",
-                batch_id,
-            )
-        finally:
-            await sink.close()
+        await self.execute(
+            f"DELETE FROM {quote_ident(self.raw_schema)}.bank_transactions"
+            " WHERE _batch_id = $1 AND _source_row = 1",
+            batch_id,
+        )
 
     # --- reading dbt's output ------------------------------------------------------------
 
     async def fetch(self, relation: str, order_by: str) -> list[dict[str, Any]]:
         """Rows of one of dbt's relations, e.g. ``marts.daily_domain_totals``."""
+        return await self.query(f"SELECT * FROM {self.relation(relation)} ORDER BY {order_by}")
+
+    def relation(self, relation: str) -> str:
+        """``marts.batch_audit`` -> the quoted name of that relation in this warehouse."""
         folder, name = relation.split(".")
-        schema = f"{self.dbt_schema}_{folder}"
+        return f"{quote_ident(f'{self.dbt_schema}_{folder}')}.{quote_ident(name)}"
+
+    async def query(self, sql: str, *args: object) -> list[dict[str, Any]]:
+        """Rows of any query, as the admin role (which sees every schema)."""
         conn = await asyncpg.connect(self.env["BATCHPIPE_PG_ADMIN_DSN"])
         try:
-            rows = await conn.fetch(
-                f"SELECT * FROM {quote_ident(schema)}.{quote_ident(name)} ORDER BY {order_by}"
-            )
+            rows = await conn.fetch(sql, *args)
         finally:
             await conn.close()
         return [dict(row) for row in rows]
 
     # --- dbt -----------------------------------------------------------------------------
 
-    def dbt(self, *args: str) -> subprocess.CompletedProcess[str]:
-        """Run dbt against this warehouse; stdout and stderr together in ``stdout``."""
+    def dbt(
+        self, *args: str, project: Path = DBT_PROJECT, scope: str = "run"
+    ) -> subprocess.CompletedProcess[str]:
+        """Run dbt against this warehouse; stdout and stderr together in ``stdout``.
+
+        ``scope="full"`` runs every test over every row, the full-history ones included, as
+        the batchpipe_quality DAG does.
+        """
         env = os.environ | self.env | {"BATCHPIPE_DBT_SCHEMA": self.dbt_schema}
         variables = json.dumps(
-            {"raw_schema": self.raw_schema, "batchpipe_schema": self.ledger_schema}
+            {
+                "raw_schema": self.raw_schema,
+                "batchpipe_schema": self.ledger_schema,
+                "test_scope": scope,
+            }
         )
+        selector = ("--selector", "full_history") if scope == "full" else ()
         return subprocess.run(
             [
                 str(DBT_BIN),
                 *args,
+                *selector,
                 "--project-dir",
-                str(DBT_PROJECT),
+                str(project),
                 "--profiles-dir",
-                str(DBT_PROJECT),
+                str(project),
                 "--target-path",
                 f"target/test-{self.suffix}",
                 "--vars",

@@ -25,6 +25,8 @@ STATE_DIR = Path(os.environ.get("BATCHPIPE_STACK_DIR", REPO_ROOT / ".stack"))
 # state folder (never ~/airflow), no examples, Cosmos without telemetry or Variable caches.
 os.environ.setdefault("AIRFLOW_HOME", str(STATE_DIR / "airflow-tests"))
 os.environ.setdefault("AIRFLOW__CORE__LOAD_EXAMPLES", "False")
+# as the stack's Airflow (batchpipe_cli.airflow.environment): Cosmos runs `dbt ls` per dataset
+os.environ.setdefault("AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT", "180")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_TELEMETRY", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__ENABLE_CACHE_DBT_LS", "False")
 os.environ.setdefault("AIRFLOW__COSMOS__CACHE_DIR", str(STATE_DIR / "airflow-tests" / "cosmos"))

@@ -26,7 +26,7 @@ def test_no_import_errors(dagbag: Any) -> None:
 
 
 def test_both_dags_are_there(dagbag: Any) -> None:
-    assert {"batchpipe_ingest", "batchpipe_inbox"} <= set(dagbag.dag_ids)
+    assert {"batchpipe_ingest", "batchpipe_inbox", "batchpipe_quality"} <= set(dagbag.dag_ids)
 
 
 def test_every_dag_has_tags_retries_and_a_doc(dagbag: Any) -> None:
@@ -50,3 +50,29 @@ def test_ingest_runs_the_stages_in_order_with_dbt_between_sink_and_reconcile(
     # besides dbt, only the task whose XCom is the manifest
     assert {t for t in reconcile_upstream if not t.startswith("dbt.")} == {"wait_for_producer"}
     assert dag.params["dataset"] == "bank_transactions"
+
+
+def test_ingest_runs_one_dbt_build_per_run_and_watches_each_model(dagbag: Any) -> None:
+    dag = dagbag.dags["batchpipe_ingest"]
+    producer = dag.task_dict["dbt.bank_transactions.dbt_producer_watcher"]
+    assert type(producer).__name__ == "DbtProducerWatcherOperator"
+    assert producer.select == "source:raw.bank_transactions+"
+    assert producer.exclude == "tag:full_history resource_type:unit_test"
+    for model in ("stg_raw__bank_transactions", "int_bank_transactions_aggregated_to_days"):
+        watcher = dag.task_dict[f"dbt.bank_transactions.{model}.run"]
+        assert type(watcher).__name__ == "DbtRunWatcherOperator", model
+        assert watcher.deferrable
+    assert type(dag.task_dict["dbt.bank_transactions.batch_audit.test"]).__name__ == (
+        "DbtTestWatcherOperator"
+    )
+    # the branch on the run's dataset leads into each dataset's group
+    route = dag.task_dict["dbt.route"]
+    assert producer.task_id in route.downstream_task_ids
+
+
+def test_quality_runs_every_test_over_every_row_daily(dagbag: Any) -> None:
+    dag = dagbag.dags["batchpipe_quality"]
+    assert dag.schedule == "@daily"
+    (check,) = dag.tasks
+    assert check.selector == "full_history"
+    assert check.vars == {"test_scope": "full"}

@@ -259,3 +259,59 @@ def test_ingest_loads_rejects_builds_marts_and_reconciles(
             (batch_id,),
         )
         assert cur.fetchone() == (bank.valid_rows, bank.bad_rows, 0, True)
+
+
+QUALITY_DAG_ID = "batchpipe_quality"
+STAGING = "analytics_staging.stg_raw__bank_transactions"
+
+
+def _run_quality(airflow: httpx.Client) -> tuple[str, dict[str, Any]]:
+    _poll(lambda: airflow.get(f"/dags/{QUALITY_DAG_ID}").status_code == 200, 300, "parsing")
+    response = airflow.post(f"/dags/{QUALITY_DAG_ID}/dagRuns", json={"logical_date": None})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["dag_run_id"]
+
+    def finished() -> dict[str, Any] | None:
+        run = airflow.get(f"/dags/{QUALITY_DAG_ID}/dagRuns/{run_id}").json()
+        return run if run["state"] in ("success", "failed") else None
+
+    return run_id, _poll(finished, 900, f"quality run {run_id}")
+
+
+def _task_log(dag_id: str, run_id: str, task_id: str) -> str:
+    run_dir = STATE_DIR / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    return "\n".join(
+        path.read_text(errors="replace")
+        for path in sorted((run_dir / f"task_id={task_id}").glob("attempt=*.log*"))
+    )
+
+
+def test_quality_dag_full_tests_fail_on_a_bad_row_of_an_old_batch(
+    airflow: httpx.Client, stack_env: dict[str, str]
+) -> None:
+    """A fact of an already-taken batch turns bad: only the daily full-history tests see it."""
+    with psycopg2.connect(stack_env["BATCHPIPE_PG_ADMIN_DSN"]) as conn, conn.cursor() as cur:
+        cur.execute(f"select batch_id, source_row, domain from {STAGING} limit 1")
+        planted = cur.fetchone()
+        assert planted, "no staged row: run the ingest test first (same module)"
+        cur.execute(
+            f"update {STAGING} set domain = 'CASINO' where batch_id = %s and source_row = %s",
+            planted[:2],
+        )
+    try:
+        assert airflow.patch(f"/dags/{QUALITY_DAG_ID}", json={"is_paused": False}).status_code
+        run_id, run = _run_quality(airflow)
+        assert run["state"] == "failed"
+        log = _task_log(QUALITY_DAG_ID, run_id, "full_history_tests")
+        assert "accepted_values_stg_raw__bank_transactions_domain" in log
+    finally:
+        with psycopg2.connect(stack_env["BATCHPIPE_PG_ADMIN_DSN"]) as conn, conn.cursor() as cur:
+            cur.execute(
+                f"update {STAGING} set domain = %s where batch_id = %s and source_row = %s",
+                (planted[2], *planted[:2]),
+            )
+    run_id, run = _run_quality(airflow)
+    assert run["state"] == "success", _task_log(QUALITY_DAG_ID, run_id, "full_history_tests")[
+        -4000:
+    ]
+    airflow.patch(f"/dags/{QUALITY_DAG_ID}", json={"is_paused": True})

@@ -8,7 +8,7 @@
 }}
 
 -- Per day and business domain: amount, transaction count and amount per transaction.
--- Incremental: rebuilds only the days whose intermediate rows changed since the last run.
+-- Incremental: rebuilds whole only the days whose intermediate rows changed since the last run.
 with watermark as (
 
     -- the latest registration this table has already absorbed
@@ -25,7 +25,11 @@ daily as (
 
     select aggregated.*
     from {{ ref('int_bank_transactions_aggregated_to_days') }} as aggregated
-    where aggregated.batch_registered_at > (select watermark.registered_at from watermark)
+    where aggregated.transaction_date in (
+            select changed.transaction_date
+            from {{ ref('int_bank_transactions_aggregated_to_days') }} as changed
+            where changed.batch_registered_at > (select watermark.registered_at from watermark)
+        )
 
 ),
 

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import yaml
+
 REPO_ROOT = Path(__file__).resolve().parents[3]
 
 UPLOADER_CONN_ID = "batchpipe_uploader"
@@ -21,6 +23,7 @@ S3_CONN_ID = "batchpipe_s3"
 
 INGEST_DAG_ID = "batchpipe_ingest"
 INBOX_DAG_ID = "batchpipe_inbox"
+QUALITY_DAG_ID = "batchpipe_quality"
 
 
 def _path(var: str, default: Path) -> Path:
@@ -51,3 +54,9 @@ def inbox_s3_prefix() -> str:
 def datasets() -> list[str]:
     """The dataset names with a contract (``contracts/<name>.yaml``)."""
     return sorted(p.stem for p in contracts_dir().glob("*.yaml"))
+
+
+def raw_source(dataset: str) -> str:
+    """dbt's name of the dataset's raw table, ``<schema>.<table>`` (the contract's raw_table)."""
+    contract = yaml.safe_load((contracts_dir() / f"{dataset}.yaml").read_text(encoding="utf-8"))
+    return str(contract["raw_table"])

@@ -1,8 +1,9 @@
-"""Reading the sink's ledger (``batchpipe.batches``, ``batchpipe.chunks``, ``batchpipe.rejects``).
+"""Reading the sink's ledger through its one batch-status view, ``batchpipe.batch_status``.
 
 ``reconcile`` states the promise the pipeline makes for one batch: every row the producer
 read is either loaded into the raw table or recorded as rejected (by the producer or the
-sink), and the ledger agrees with the manifest.
+sink), and the ledger agrees with the manifest. The rule itself lives in the view (the sink's
+bookkeeping.sql); this module only reads its verdict.
 """
 
 from __future__ import annotations
@@ -11,17 +12,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 LEDGER_SQL = """
-select b.rows_read, b.rows_valid, b.rows_rejected, b.chunk_count, b.status,
-       coalesce((select sum(c.rows_loaded) from batchpipe.chunks c
-                 where c.batch_id = b.batch_id), 0) as rows_loaded,
-       coalesce((select count(*) from batchpipe.chunks c
-                 where c.batch_id = b.batch_id), 0) as chunks_applied,
-       (select count(*) from batchpipe.rejects r
-         where r.batch_id = b.batch_id and r.stage = 'producer') as rejected_by_producer,
-       (select count(*) from batchpipe.rejects r
-         where r.batch_id = b.batch_id and r.stage = 'sink') as rejected_by_sink
-  from batchpipe.batches b
- where b.batch_id = %(batch_id)s
+select rows_read, rows_valid, rows_rejected, chunk_count, status, reconciles,
+       rows_loaded, chunks_applied, rejected_by_producer, rejected_by_sink
+  from batchpipe.batch_status
+ where batch_id = %(batch_id)s and has_manifest
 """
 
 
@@ -33,6 +27,7 @@ class LedgerRow:
     rows_rejected: int
     chunk_count: int
     status: str
+    reconciles: bool
     rows_loaded: int
     chunks_applied: int
     rejected_by_producer: int
@@ -41,14 +36,6 @@ class LedgerRow:
     @property
     def rejected(self) -> int:
         return self.rejected_by_producer + self.rejected_by_sink
-
-    @property
-    def reconciles(self) -> bool:
-        return (
-            self.rows_loaded + self.rejected == self.rows_read
-            and self.chunks_applied == self.chunk_count
-            and self.rejected_by_producer == self.rows_rejected
-        )
 
     def explain(self) -> str:
         verdict = "reconciles" if self.reconciles else "DOES NOT reconcile"
@@ -62,7 +49,7 @@ class LedgerRow:
         )
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "rejected": self.rejected, "reconciles": self.reconciles}
+        return {**asdict(self), "rejected": self.rejected}
 
 
 def read_ledger(conn_id: str, batch_id: str) -> LedgerRow | None:
@@ -79,5 +66,6 @@ def read_ledger(conn_id: str, batch_id: str) -> LedgerRow | None:
     return LedgerRow(
         batch_id=batch_id,
         status=str(values.pop("status")),
+        reconciles=bool(values.pop("reconciles")),
         **{k: int(v) for k, v in values.items()},
     )

@@ -1,10 +1,9 @@
 """The batch ledger (``batchpipe.batches``): when is a batch loaded, and what does it hold.
 
-A batch is ``loaded`` when every chunk of its manifest is in ``batchpipe.chunks``, its rows
-loaded plus the rows PostgreSQL refused equal the manifest's valid rows, and the producer's
-dead letters recorded equal its rejected rows. The check runs after every transaction for the
-batches it touched (after the commit, so that replicas committing concurrently are all seen by
-the last one) and periodically for every batch still loading.
+What "done" means is written once, in the view ``batchpipe.batch_status`` (bookkeeping.sql):
+a batch is marked ``loaded`` when its row there ``reconciles``. The check runs after every
+transaction for the batches it touched (after the commit, so that replicas committing
+concurrently are all seen by the last one) and periodically for every batch still loading.
 """
 
 from __future__ import annotations
@@ -16,32 +15,21 @@ import asyncpg
 import orjson
 from pydantic import BaseModel
 
+# The batch ids go into the view as a restriction, so PostgreSQL reads only their rows
+# (primary-key lookups in batches, chunks and rejects), however long the ledger grows.
 _MARK_LOADED = """
 UPDATE batchpipe.batches b SET status = 'loaded', loaded_at = now()
-WHERE b.status = 'loading'
-  AND ($1::text[] IS NULL OR b.batch_id = ANY($1::text[]))
-  AND (SELECT count(*) FROM batchpipe.chunks c WHERE c.batch_id = b.batch_id) = b.chunk_count
-  AND (SELECT coalesce(sum(c.rows_loaded + c.rows_rejected), 0)
-       FROM batchpipe.chunks c WHERE c.batch_id = b.batch_id) = b.rows_valid
-  AND (SELECT count(*) FROM batchpipe.rejects r
-       WHERE r.batch_id = b.batch_id AND r.stage = 'producer') = b.rows_rejected
+FROM batchpipe.batch_status s
+WHERE s.batch_id = ANY($1::text[])
+  AND s.batch_id = b.batch_id
+  AND s.status = 'loading'
+  AND s.reconciles
 RETURNING b.batch_id, b.dataset, b.rows_valid, b.rows_rejected
 """
 
-_BATCH_VIEW = """
-WITH c AS (
-    SELECT count(*) AS chunks, coalesce(sum(rows_loaded), 0) AS rows_loaded,
-           coalesce(sum(rows_rejected), 0) AS rows_refused, min(dataset) AS dataset
-    FROM batchpipe.chunks WHERE batch_id = $1
-), r AS (
-    SELECT count(*) FILTER (WHERE stage = 'producer') AS producer,
-           count(*) FILTER (WHERE stage = 'sink') AS sink
-    FROM batchpipe.rejects WHERE batch_id = $1
-)
-SELECT b.*, c.chunks, c.rows_loaded, c.rows_refused, c.dataset AS chunks_dataset,
-       r.producer, r.sink
-FROM c CROSS JOIN r LEFT JOIN batchpipe.batches b ON b.batch_id = $1
-"""
+_LOADING = "SELECT batch_id FROM batchpipe.batches WHERE status = 'loading'"
+
+_BATCH_VIEW = "SELECT * FROM batchpipe.batch_status WHERE batch_id = $1"
 
 
 class Expected(BaseModel):
@@ -67,6 +55,7 @@ class BatchView(BaseModel):
     batch_id: str
     dataset: str
     status: Literal["awaiting_manifest", "loading", "loaded"]
+    reconciles: bool
     contract_version: int | None = None
     source_uri: str | None = None
     sha256: str | None = None
@@ -82,8 +71,10 @@ class BatchView(BaseModel):
 async def mark_loaded(
     conn: asyncpg.Connection, batch_ids: list[str] | None
 ) -> list[asyncpg.Record]:
-    """Mark the given batches (all loading ones when None) loaded where complete."""
-    if batch_ids is not None and not batch_ids:
+    """Mark the given batches (all loading ones when None) loaded where they reconcile."""
+    if batch_ids is None:
+        batch_ids = [r["batch_id"] for r in await conn.fetch(_LOADING)]
+    if not batch_ids:
         return []
     return list(await conn.fetch(_MARK_LOADED, batch_ids))
 
@@ -96,37 +87,31 @@ def _json(value: object) -> dict[str, Any] | None:
 
 
 async def batch_view(conn: asyncpg.Connection, batch_id: str) -> BatchView | None:
-    """The ledger row with counts, or None when no manifest, chunk or reject names it."""
+    """The batch's row of ``batchpipe.batch_status``, or None when nothing names it."""
     row = await conn.fetchrow(_BATCH_VIEW, batch_id)
-    assert row is not None
-    has_manifest = row["batch_id"] is not None
-    if not has_manifest and row["chunks"] == 0 and row["producer"] == 0 and row["sink"] == 0:
+    if row is None:
         return None
-    loaded = Loaded(chunks=row["chunks"], rows=row["rows_loaded"])
-    rejected = Rejected(producer=row["producer"], sink=row["sink"])
-    if not has_manifest:
-        return BatchView(
-            batch_id=batch_id,
-            dataset=row["chunks_dataset"] or "",
-            status="awaiting_manifest",
-            loaded=loaded,
-            rejected=rejected,
-        )
-    return BatchView(
-        batch_id=batch_id,
-        dataset=row["dataset"],
-        status=row["status"],
-        contract_version=row["contract_version"],
-        source_uri=row["source_uri"],
-        sha256=row["sha256"],
-        expected=Expected(
+    expected = (
+        Expected(
             rows_read=row["rows_read"],
             rows_valid=row["rows_valid"],
             rows_rejected=row["rows_rejected"],
             chunks=row["chunk_count"],
-        ),
-        loaded=loaded,
-        rejected=rejected,
+        )
+        if row["has_manifest"]
+        else None
+    )
+    return BatchView(
+        batch_id=batch_id,
+        dataset=row["dataset"] or "",
+        status=row["status"],
+        reconciles=row["reconciles"],
+        contract_version=row["contract_version"],
+        source_uri=row["source_uri"],
+        sha256=row["sha256"],
+        expected=expected,
+        loaded=Loaded(chunks=row["chunks_applied"], rows=row["rows_loaded"]),
+        rejected=Rejected(producer=row["rejected_by_producer"], sink=row["rejected_by_sink"]),
         data_offsets=_json(row["data_offsets"]),
         dlq_offsets=_json(row["dlq_offsets"]),
         manifest_at=row["manifest_at"],

@@ -14,7 +14,7 @@ from importlib import resources
 import asyncpg
 
 from batchpipe_common.contracts import Contract
-from batchpipe_common.ddl import LINEAGE_DDL, quote_ident, raw_table_ddl
+from batchpipe_common.ddl import LINEAGE_DDL, quote_ident, raw_batch_index_ddl, raw_table_ddl
 
 _DDL_LOCK = 0x6270_73696E6B  # pg_advisory_xact_lock key: "bpsink"
 
@@ -115,7 +115,9 @@ async def ensure_raw_table(conn: asyncpg.Connection, contract: Contract) -> list
         actual = await actual_columns(conn, contract)
         if actual is None:
             await conn.execute(raw_table_ddl(contract))
+            await conn.execute(raw_batch_index_ddl(contract))
             return []
+        await conn.execute(raw_batch_index_ddl(contract))
         to_add = plan_evolution(contract, actual)
         table = f"{quote_ident(contract.raw_schema)}.{quote_ident(contract.raw_table_name)}"
         for col in to_add:

@@ -14,13 +14,6 @@ batch_app = typer.Typer(
 )
 
 
-def reconciles(view: dict[str, Any]) -> bool:
-    """The ledger's verdict: its own ``reconciles`` when the view carries it, else ``loaded``
-    (the sink marks a batch loaded only once every chunk and reject is accounted for)."""
-    verdict = view.get("reconciles")
-    return bool(verdict) if verdict is not None else view.get("status") == "loaded"
-
-
 def summary(view: dict[str, Any]) -> dict[str, Any]:
     """The flat summary ``ingest`` and ``batch show`` print."""
     expected = view.get("expected") or {}
@@ -36,7 +29,7 @@ def summary(view: dict[str, Any]) -> dict[str, Any]:
         "rows_rejected": expected.get("rows_rejected"),
         "rows_loaded": (view.get("loaded") or {}).get("rows"),
         "rejected_by_sink": rejected.get("sink"),
-        "reconciles": reconciles(view),
+        "reconciles": bool(view.get("reconciles")),  # the ledger's batch_status verdict
         "loaded_at": view.get("loaded_at"),
     }
 

@@ -21,7 +21,7 @@ router = APIRouter(prefix="/v1/batches", tags=["batches"])
     responses={404: {"model": ErrorBody, "description": "no manifest, chunk or reject names it"}},
 )
 async def get_batch(batch_id: str, pool: PoolDep) -> BatchView:
-    """The batch's ledger: the manifest's expected counts against what has been applied."""
+    """The batch's row of ``batchpipe.batch_status``: expected vs loaded vs rejected."""
     if "\x00" in batch_id:  # PostgreSQL text cannot hold NUL: no batch has such an id
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown batch {batch_id!r}")
     async with pool.acquire(timeout=10) as conn:
