@@ -44,6 +44,12 @@ test-orchestration: setup ## Only the Airflow tests (DAGs, lag trigger, end to e
 	@$(VENV)/batchpipe stack up
 	@$(AIRFLOW_PYTEST) tests/orchestration
 
+.PHONY: test-images
+test-images: ## Build the service images from services/Dockerfile, run them on the local stack (as root: docs/docker.md)
+	@scripts/setup.sh images
+	@$(VENV)/batchpipe stack up
+	@$(VENV)/pytest tests/images --durations=10
+
 .PHONY: test-faults
 test-faults: setup ## The full fault-injection suite (slow)
 	@$(VENV)/batchpipe stack up

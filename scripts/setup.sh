@@ -2,10 +2,12 @@
 # Installs what batchpipe needs on a fresh machine, and nothing twice:
 #   system: PostgreSQL server binaries, Java 17+, Maven (Debian packages, when root): only for
 #           the local stack (`all`, `system`); no other target looks for them;
+#   images: Debian's docker.io (dockerd, and a Docker CLI with BuildKit built in) and
+#           debootstrap, for `make test-images` (`all`, `images`; tests/images/);
 #   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow);
 #   pre-commit: the hooks' environments (from PyPI, into pre-commit's cache).
 # The Docker path (`make up`, `make compose-demo`) needs none of this: only Docker.
-# Usage: scripts/setup.sh [all|system|services|hooks|dbt|airflow|bench]   (default: all)
+# Usage: scripts/setup.sh [all|system|images|services|hooks|dbt|airflow|bench]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -26,12 +28,8 @@ java_ok() {
   [ -n "$v" ] && [ "$v" -ge 17 ]
 }
 
-# the local stack's servers (`batchpipe stack up`): PostgreSQL, Java for Kafka, Maven for its jars
-setup_system() {
-  local apt_missing=()
-  have_pg || apt_missing+=(postgresql postgresql-client)
-  java_ok || apt_missing+=(openjdk-17-jre-headless)
-  command -v mvn >/dev/null 2>&1 || apt_missing+=(maven)
+apt_install() {
+  local apt_missing=("$@")
   [ ${#apt_missing[@]} -eq 0 ] && return 0
   if [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
     say "installing Debian packages: ${apt_missing[*]}"
@@ -41,6 +39,24 @@ setup_system() {
   else
     die "missing system packages: ${apt_missing[*]} (install them, e.g. sudo apt-get install ${apt_missing[*]})"
   fi
+}
+
+# the local stack's servers (`batchpipe stack up`): PostgreSQL, Java for Kafka, Maven for its jars
+setup_system() {
+  local missing=()
+  have_pg || missing+=(postgresql postgresql-client)
+  java_ok || missing+=(openjdk-17-jre-headless)
+  command -v mvn >/dev/null 2>&1 || missing+=(maven)
+  apt_install "${missing[@]}"
+}
+
+# the image tests (tests/images/): a Docker daemon (started by the tests when none runs) and
+# debootstrap for the stand-in Python base image
+setup_images() {
+  local missing=()
+  [ -x /usr/sbin/dockerd ] || command -v dockerd >/dev/null 2>&1 || missing+=(docker.io)
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || missing+=(debootstrap)
+  apt_install "${missing[@]}"
 }
 
 if ! command -v uv >/dev/null 2>&1; then
@@ -100,13 +116,14 @@ setup_hooks() {
 }
 
 case "$what" in
-  all) setup_system; setup_services; setup_hooks; setup_dbt; setup_airflow; setup_bench ;;
+  all) setup_system; setup_images; setup_services; setup_hooks; setup_dbt; setup_airflow; setup_bench ;;
   system) setup_system ;;
+  images) setup_images; setup_services ;;
   services) setup_services ;;
   hooks) setup_services; setup_hooks ;;
   dbt) setup_dbt ;;
   airflow) setup_airflow ;;
   bench) setup_services; setup_bench ;;
-  *) die "unknown target $what (all|system|services|hooks|dbt|airflow|bench)" ;;
+  *) die "unknown target $what (all|system|images|services|hooks|dbt|airflow|bench)" ;;
 esac
 say "ready"

@@ -16,6 +16,7 @@ import random
 import time
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.faults.conftest import Tally, fault_repeats
@@ -51,8 +52,8 @@ async def _chunks_at_least(admin_dsn: str, batch_id: str, n: int) -> None:
     async def reached() -> bool:
         try:
             return await applied_chunks(admin_dsn, batch_id) >= n
-        except OSError:
-            return False  # PostgreSQL in crash recovery
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            return False  # PostgreSQL down or in crash recovery
 
     await wait_until(reached, 120, f"{n} chunks of {batch_id} applied")
 

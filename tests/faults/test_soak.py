@@ -17,6 +17,7 @@ import random
 import time
 from typing import Any
 
+import asyncpg
 import pytest
 
 from tests.faults.conftest import SEED, Tally
@@ -56,8 +57,8 @@ async def _moment(stack: StackControl, admin_dsn: str, batch_id: str, rng: rando
     while time.monotonic() < deadline:
         try:
             applied = await applied_chunks(admin_dsn, batch_id)
-        except OSError:
-            applied = -1
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError):
+            applied = -1  # PostgreSQL down or in crash recovery
         if applied >= target:
             return f"{applied} chunks applied"
         await asyncio.sleep(0.02)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from abc import ABC, abstractmethod
 from collections.abc import Coroutine
 from dataclasses import asdict, dataclass
@@ -10,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from batchpipe_cli.stack.config import StackConfig
+from batchpipe_cli.stack.process import StackError, wait_until
 
 T = TypeVar("T")
 
@@ -62,12 +64,25 @@ class Component(ABC):
     @abstractmethod
     def stop(self) -> None: ...
 
+    recovery_grace_s: float = 30.0
+    """How long a running but unready process may take to answer before it is restarted (a
+    PostgreSQL in crash recovery answers "in recovery" for a while: stopping it then can hang)."""
+
     def ensure_up(self) -> bool:
         """Start when not running; True when it had to start. Idempotent."""
         if self.pid() is not None and self.healthy():
             return False
         if self.pid() is not None:
-            # running but not answering: give it a clean restart
+            with contextlib.suppress(StackError):
+                wait_until(
+                    lambda: self.pid() is None or self.healthy(),
+                    timeout=self.recovery_grace_s,
+                    what=f"{self.name} to recover",
+                )
+            if self.pid() is not None and self.healthy():
+                return False
+        if self.pid() is not None:
+            # running but not answering after the grace: give it a clean restart
             self.stop()
         self.start()
         return True

@@ -10,13 +10,20 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 from pathlib import Path
 
 import asyncpg
 
 from batchpipe_cli.stack.component import Component
-from batchpipe_cli.stack.process import StackError, alive_pid, ensure_port_free, wait_until
+from batchpipe_cli.stack.process import (
+    StackError,
+    alive_pid,
+    ensure_port_free,
+    stop_pid,
+    wait_until,
+)
 from batchpipe_common.provision import ProvisionError
 from batchpipe_common.provision.database import RolePasswords, ensure_database
 
@@ -76,6 +83,7 @@ def _check_reachable(path: Path, user: str) -> None:
 
 class Postgres(Component):
     name = "postgres"
+    recovery_grace_s = 120.0  # crash recovery replays the WAL since the last checkpoint
 
     @property
     def port(self) -> int:
@@ -219,10 +227,20 @@ class Postgres(Component):
             await conn.close()
 
     def stop(self) -> None:
-        if self.pid() is None:
+        """``pg_ctl stop -m fast``; when that does not end it in 30 s, ``-m immediate``; when
+        even that does not, SIGKILL (the next start runs crash recovery)."""
+        pid = self.pid()
+        if pid is None:
             return
-        bindir = find_pg_bindir()
-        self._run(
-            [str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop"],
-            _server_user(),
-        )
+        pg_ctl = str(find_pg_bindir() / "pg_ctl")
+        for mode, seconds in (("fast", "30"), ("immediate", "15")):
+            try:
+                self._run(
+                    [pg_ctl, "-D", str(self.data_dir), "-m", mode, "-t", seconds, "-w", "stop"],
+                    _server_user(),
+                )
+                return
+            except StackError:
+                if self.pid() is None:
+                    return
+        stop_pid(pid, timeout=15, sig=signal.SIGKILL)
