@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Installs what batchpipe needs on a fresh machine, and nothing twice:
 #   system: PostgreSQL server binaries, Java 17+, Maven (Debian packages, when root);
-#   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow).
-# Usage: scripts/setup.sh [all|services|dbt|airflow|bench]   (default: all)
+#   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow);
+#   SeaweedFS: the local stack's S3 server, built from its Go module once per machine
+#   (~5 min, cached in ~/.cache/batchpipe) and linked as .venvs/seaweedfs/weed.
+# Usage: scripts/setup.sh [all|services|dbt|airflow|bench|seaweedfs]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -86,12 +88,82 @@ setup_bench() {
   echo "$sum" > .venvs/bench/.batchpipe-stamp
 }
 
+# SeaweedFS, pinned: the release docker-compose.yml runs (its image tag), as the Go module
+# proxy names that release's commit. `go install` refuses the module (its go.mod has replace
+# directives), so the module is downloaded and `go build ./weed` runs in a writable copy.
+SEAWEEDFS_RELEASE=4.53
+SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6
+SEAWEEDFS_GO=go1.26.6  # the go directive of that module's go.mod
+SEAWEEDFS_CACHE="${BATCHPIPE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/batchpipe}/seaweedfs-$SEAWEEDFS_RELEASE"
+
+# "go1.26.6" -> 1026006, comparable with -ge; empty when the text is no Go version
+version_number() {
+  sed -n 's/^go\([0-9]*\)\.\([0-9]*\)\.\{0,1\}\([0-9]*\).*/\1 \2 \3/p' <<<"$1" |
+    awk '{printf "%d%03d%03d\n", $1, $2, ($3 == "" ? 0 : $3)}'
+}
+
+find_go() {
+  local candidate
+  for candidate in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+
+setup_seaweedfs() {
+  local weed="$SEAWEEDFS_CACHE/weed" stamp="$SEAWEEDFS_CACHE/.batchpipe-stamp"
+  if ! stamp_ok "$stamp" "$SEAWEEDFS_MODULE" || [ ! -x "$weed" ]; then
+    mkdir -p "$SEAWEEDFS_CACHE"
+    # one build per machine, even when several checkouts run setup at once
+    exec 9>"$SEAWEEDFS_CACHE/.lock"
+    flock 9
+    if ! stamp_ok "$stamp" "$SEAWEEDFS_MODULE" || [ ! -x "$weed" ]; then
+      build_seaweedfs "$weed"
+      echo "$SEAWEEDFS_MODULE" > "$stamp"
+    fi
+    exec 9>&-
+  fi
+  mkdir -p .venvs/seaweedfs
+  ln -sfn "$weed" .venvs/seaweedfs/weed
+}
+
+go_ok() { [ "$(version_number "$("$1" env GOVERSION 2>/dev/null)")" -ge "$(version_number "$SEAWEEDFS_GO")" ]; }
+
+build_seaweedfs() {
+  local go work
+  if ! go=$(find_go) && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    local debian
+    debian=$(apt-cache policy golang-go 2>/dev/null | sed -n 's/^ *Candidate: \([0-9]*:\)\{0,1\}\([0-9.]*\).*/go\2/p')
+    if [ -n "$(version_number "$debian")" ] && [ "$(version_number "$debian")" -ge "$(version_number "$SEAWEEDFS_GO")" ]; then
+      say "installing Go (Debian package golang-go, $debian)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+    fi
+  fi
+  go=$(find_go) && go_ok "$go" || die "SeaweedFS $SEAWEEDFS_RELEASE (the local stack's S3 server) is built \
+from source and needs $SEAWEEDFS_GO or newer; found ${go:-no go command}${go:+ ($("$go" env GOVERSION))}, \
+and Debian's golang-go is older. Install Go (https://go.dev/doc/install) and run scripts/setup.sh again."
+  say "SeaweedFS $SEAWEEDFS_RELEASE: downloading its Go module"
+  work=$(mktemp -d "$SEAWEEDFS_CACHE/build.XXXXXX")
+  local src
+  src=$(cd "$work" && GOTOOLCHAIN=local "$go" mod download -json "$SEAWEEDFS_MODULE" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') && [ -f "$src/go.mod" ] ||
+    { rm -rf "$work"; die "could not download $SEAWEEDFS_MODULE from the Go module proxy"; }
+  say "SeaweedFS $SEAWEEDFS_RELEASE: building weed with $("$go" env GOVERSION) (once per machine, ~5 min)"
+  cp -r "$src/." "$work/src"
+  chmod -R u+w "$work/src"
+  (cd "$work/src" && GOTOOLCHAIN=local "$go" build -o "$work/weed" ./weed) ||
+    { rm -rf "$work"; die "building SeaweedFS failed (log above)"; }
+  mv -f "$work/weed" "$1"
+  rm -rf "$work"
+}
+
 case "$what" in
-  all) setup_services; setup_dbt; setup_airflow; setup_bench ;;
+  all) setup_services; setup_dbt; setup_airflow; setup_bench; setup_seaweedfs ;;
   services) setup_services ;;
   dbt) setup_dbt ;;
   airflow) setup_airflow ;;
   bench) setup_services; setup_bench ;;
-  *) die "unknown target $what (all|services|dbt|airflow|bench)" ;;
+  seaweedfs) setup_seaweedfs ;;
+  *) die "unknown target $what (all|services|dbt|airflow|bench|seaweedfs)" ;;
 esac
 say "ready"

@@ -49,10 +49,10 @@ async def test_streamed_upload_is_stored_once_with_metadata(
         assert not uploads.get("Uploads")
 
 
-async def test_inbox_file_upload_and_dedup_before_sending(
+async def test_inbox_file_upload_is_stored_intact_and_once(
     uploader: httpx.AsyncClient, endpoints: EndpointSettings
 ) -> None:
-    data = random.randbytes(6 * MiB)
+    data = random.randbytes(16 * MiB)  # three parts of 5 MiB and one of 1 MiB below
     (_inbox() / "sub").mkdir(parents=True, exist_ok=True)
     path = _inbox() / "sub" / "inbox-file.csv"
     path.write_bytes(data)
@@ -66,6 +66,14 @@ async def test_inbox_file_upload_and_dedup_before_sending(
         again = await upload_file(
             s3, settings.s3_bucket, "bank_transactions", path, part_size=5 * MiB
         )
+        bucket, key = parse_s3_uri(again.s3_uri)
+        stored = await s3.get_object(Bucket=bucket, Key=key)
+        assert await stored["Body"].read() == data
+        assert stored["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+        staging = await s3.list_objects_v2(Bucket=bucket, Prefix=STAGING_PREFIX)
+        assert not staging.get("Contents")
+        uploads = await s3.list_multipart_uploads(Bucket=bucket)
+        assert not uploads.get("Uploads")
     assert again.deduplicated is True
     assert again.s3_uri == first.json()["s3_uri"]
 

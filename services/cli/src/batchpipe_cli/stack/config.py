@@ -70,7 +70,7 @@ class Secrets:
 class StackConfig:
     state_dir: Path
     ports: dict[str, int]
-    s3_backend: S3Backend = "moto"
+    s3_backend: S3Backend = "seaweedfs"
     data_partitions: int = 6
     dlq_partitions: int = 3
     sink_replicas: int = 1

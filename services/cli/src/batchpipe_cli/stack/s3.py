@@ -1,15 +1,22 @@
-"""The S3 API server: moto's server by default, SeaweedFS when asked and ``weed`` is on PATH.
+"""The S3 API server: SeaweedFS by default (as in compose), moto's server with ``--s3 moto``.
 
-Clients reach it only through the endpoint URL with path-style addressing, so AWS S3 or any
-S3-compatible store works by changing settings. moto keeps objects in memory: they do not
-survive a restart of the S3 process (SeaweedFS keeps them on disk in the state folder).
+SeaweedFS (``weed server -s3``: master, volume server, filer and S3 gateway in one process)
+keeps objects, and unfinished multipart uploads, on disk in the state folder: they survive a
+restart. ``scripts/setup.sh`` builds its ``weed`` binary once per machine and links it as
+``.venvs/seaweedfs/weed``; ``BATCHPIPE_WEED`` or ``weed`` on PATH are used when that link is
+missing. moto (a mocking library) keeps everything in memory: a restart loses it all.
+
+Clients reach the server only through the endpoint URL with path-style addressing, so AWS S3
+or any S3-compatible store works by changing settings.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -25,6 +32,25 @@ from batchpipe_cli.stack.process import (
     tail,
     wait_until,
 )
+from batchpipe_common.settings import REPO_ROOT
+
+SETUP_WEED = REPO_ROOT / ".venvs" / "seaweedfs" / "weed"
+
+
+def find_weed() -> Path:
+    """The SeaweedFS binary: ``BATCHPIPE_WEED``, the one setup built, or ``weed`` on PATH."""
+    override = os.environ.get("BATCHPIPE_WEED")
+    if override:
+        return Path(override)
+    if SETUP_WEED.exists():
+        return SETUP_WEED.resolve()
+    on_path = shutil.which("weed")
+    if on_path:
+        return Path(on_path)
+    raise StackError(
+        "s3: SeaweedFS is not built: run `scripts/setup.sh seaweedfs` (once per machine, "
+        "~5 min) or start the stack with `--s3 moto`"
+    )
 
 
 class S3Server(Component):
@@ -64,9 +90,7 @@ class S3Server(Component):
     def _argv(self) -> list[str]:
         if self.config.s3_backend == "moto":
             return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        weed = shutil.which("weed")
-        if not weed:
-            raise StackError("s3: --s3 seaweedfs needs the SeaweedFS `weed` binary on PATH")
+        weed = find_weed()
         s = self.config.secrets
         identities = {
             "identities": [
@@ -85,7 +109,7 @@ class S3Server(Component):
         s3_config.chmod(0o600)
         p = self.config.ports
         return [
-            weed,
+            str(weed),
             "server",
             f"-dir={self.home / 'data'}",
             "-ip=127.0.0.1",
