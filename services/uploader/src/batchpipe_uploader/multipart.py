@@ -248,9 +248,14 @@ async def _discard(s3: Any, bucket: str, key: str, leftovers: Leftovers | None) 
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    """The file's bytes; fails at the end when the file changed while it was read."""
+    before = await anyio.Path(path).stat()
     async with await anyio.open_file(path, "rb") as fh:
         while chunk := await fh.read(READ_SIZE):
             yield chunk
+    after = await anyio.Path(path).stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise UploadError(f"{path} changed while it was being uploaded; try again")
 
 
 async def upload_file(

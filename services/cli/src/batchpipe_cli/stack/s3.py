@@ -115,11 +115,22 @@ class S3Server(Component):
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             f"-master.port={p['seaweedfs_master']}",
+            f"-master.port.grpc={p['seaweedfs_master_grpc']}",
+            # as compose: 1 GiB volumes (deleted space is reclaimed volume by volume), as many
+            # as the free disk holds
+            "-master.volumeSizeLimitMB=1024",
+            "-volume.max=0",
             f"-volume.port={p['seaweedfs_volume']}",
+            f"-volume.port.grpc={p['seaweedfs_volume_grpc']}",
             "-filer",
             f"-filer.port={p['seaweedfs_filer']}",
+            f"-filer.port.grpc={p['seaweedfs_filer_grpc']}",
             "-s3",
             f"-s3.port={self.port}",
+            f"-s3.port.grpc={p['seaweedfs_s3_grpc']}",
+            # the S3 gateway's Iceberg and Lance catalogs listen on fixed ports by default
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-s3.config={s3_config}",
         ]
 
