@@ -37,6 +37,8 @@ MAX_PARTS = 10_000
 COPY_PART_SIZE = 512 * 1024 * 1024
 SINGLE_COPY_LIMIT = 5 * 1024**3
 READ_SIZE = 1024 * 1024
+PARTS_IN_FLIGHT = 1
+"""Parts sent at once while the next is read and hashed: memory is this plus one part."""
 STAGING_PREFIX = "_staging/"
 
 log = structlog.get_logger(__name__)
@@ -125,8 +127,8 @@ async def find_existing(s3: Any, bucket: str, dataset: str, sha256: str) -> Stor
 class MultipartWriter:
     """Writes one object part by part; a small object becomes a single ``put_object``.
 
-    A full part is sent in the background while the caller goes on writing (and hashing) the
-    next one; at most one part is in flight.
+    Full parts are sent in the background while the caller goes on writing (and hashing) the
+    next one; at most ``PARTS_IN_FLIGHT`` parts are in flight.
     """
 
     def __init__(
@@ -142,7 +144,8 @@ class MultipartWriter:
         self.buffer = bytearray()
         self.size = 0
         self.sha256 = hashlib.sha256()
-        self._sending: asyncio.Task[None] | None = None
+        self._sending: list[asyncio.Task[None]] = []
+        self._next_part = 1
 
     async def write(self, data: bytes) -> None:
         self.sha256.update(data)
@@ -154,29 +157,28 @@ class MultipartWriter:
             await self._send(part)
 
     async def _send(self, data: bytes) -> None:
-        """Start sending ``data`` as the next part once the previous one is stored."""
-        await self._sent()
+        """Start sending ``data`` as the next part once fewer than the limit are in flight."""
+        await self._sent(keep=PARTS_IN_FLIGHT - 1)
         if self.upload_id is None:
             created = await self.s3.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, Metadata=self.metadata
             )
             self.upload_id = created["UploadId"]
-        if len(self.parts) >= MAX_PARTS:
+        if self._next_part > MAX_PARTS:
             raise UploadError(f"more than {MAX_PARTS} parts: raise the part size")
-        self._sending = asyncio.create_task(self._upload_part(self.upload_id, data))
+        number, self._next_part = self._next_part, self._next_part + 1
+        self._sending.append(asyncio.create_task(self._upload_part(self.upload_id, number, data)))
 
-    async def _upload_part(self, upload_id: str, data: bytes) -> None:
-        number = len(self.parts) + 1
+    async def _upload_part(self, upload_id: str, number: int, data: bytes) -> None:
         answer = await self.s3.upload_part(
             Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=data
         )
         self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
 
-    async def _sent(self) -> None:
-        """Wait for the part in flight, if any (its failure is raised here)."""
-        sending, self._sending = self._sending, None
-        if sending is not None:
-            await sending
+    async def _sent(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` parts are in flight (a failure is raised here)."""
+        while len(self._sending) > keep:
+            await self._sending.pop(0)
 
     async def complete(self) -> str:
         """Finish the object; returns its ETag."""
@@ -193,16 +195,17 @@ class MultipartWriter:
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.parts},
+            MultipartUpload={"Parts": sorted(self.parts, key=lambda part: part["PartNumber"])},
         )
         return str(answer["ETag"]).strip('"')
 
     async def abort(self) -> None:
-        if self._sending is not None:
-            self._sending.cancel()
+        for sending in self._sending:
+            sending.cancel()
+        for sending in self._sending:
             with contextlib.suppress(BaseException):
-                await self._sending
-            self._sending = None
+                await sending
+        self._sending.clear()
         if self.upload_id is not None:
             await self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
