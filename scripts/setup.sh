@@ -88,9 +88,10 @@ setup_bench() {
   echo "$sum" > .venvs/bench/.batchpipe-stamp
 }
 
-# SeaweedFS, pinned: the release docker-compose.yml runs (its image tag), as the Go module
-# proxy names that release's commit. `go install` refuses the module (its go.mod has replace
-# directives), so the module is downloaded and `go build ./weed` runs in a writable copy.
+# SeaweedFS, pinned to one release, as the Go module proxy names its commit (the proxy serves
+# no tagged version of the module); docker-compose.yml's seaweedfs image runs the same release.
+# `go install` refuses the module (its go.mod has replace directives), so the module is
+# downloaded and `go build ./weed` runs in a writable copy.
 SEAWEEDFS_RELEASE=4.53
 SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6
 SEAWEEDFS_GO=go1.26.6  # the go directive of that module's go.mod
