@@ -151,6 +151,7 @@ def write_report(
                     "seconds": m.seconds,
                     "copy_seconds": m.reference_seconds,
                     "x_copy_median_of_pairs": m.paired_ratio,
+                    "ratio_to_its_pair": m.ratio,
                     "parts": m.parts,
                     "rss_mb": m.rss_mb,
                 }
