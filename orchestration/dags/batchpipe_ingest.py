@@ -127,6 +127,10 @@ def _dbt_for_each_dataset() -> TaskGroup:
             for watcher in models.iter_tasks():
                 if isinstance(watcher, BaseSensorOperator):
                     watcher.poke_interval = WATCHER_POKE_INTERVAL
+                    # poke in the worker: a deferred watcher whose trigger fires at once (the
+                    # producer's dbt build already passed that node) hits Airflow 3.3's race
+                    # that fails the resumed task (docs/reliability.md)
+                    watcher.deferrable = False
             routed >> models
             roots[dataset] = [t.task_id for t in models.roots]
     return group
