@@ -127,10 +127,13 @@ def _dbt_for_each_dataset() -> TaskGroup:
             for watcher in models.iter_tasks():
                 if isinstance(watcher, BaseSensorOperator):
                     watcher.poke_interval = WATCHER_POKE_INTERVAL
-                    # poke in the worker: a deferred watcher whose trigger fires at once (the
-                    # producer's dbt build already passed that node) hits Airflow 3.3's race
-                    # that fails the resumed task (docs/reliability.md)
-                    watcher.deferrable = False
+                    # a deferred watcher whose trigger fires at once (the producer's dbt build
+                    # already passed that node) can be failed by Airflow 3.3's race
+                    # (docs/reliability.md); its retry finds the producer done and runs the
+                    # node itself (harmless: staging and the marts are idempotent). Poking
+                    # instead never ends for tests detached from several parents (Cosmos 1.15).
+                    watcher.retries = 1
+                    watcher.retry_delay = timedelta(seconds=5)
             routed >> models
             roots[dataset] = [t.task_id for t in models.roots]
     return group
