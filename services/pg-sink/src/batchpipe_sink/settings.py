@@ -43,7 +43,7 @@ class SinkSettings(EndpointSettings):
     )
     sink_prefetch: bool = Field(
         default=True,
-        description="fetch, decompress and decode the next poll while the current one is applied",
+        description="fetch and decompress the next poll while the current one is applied",
     )
     sink_retry_initial_s: float = Field(default=0.5, gt=0)
     sink_retry_max_s: float = Field(default=15.0, gt=0)
