@@ -58,6 +58,20 @@ async def _chunks_at_least(admin_dsn: str, batch_id: str, n: int) -> None:
     await wait_until(reached, 120, f"{n} chunks of {batch_id} applied")
 
 
+async def _produced_while_paused(stack: StackControl, sample: Any, name: str) -> str:
+    """The whole batch produced while the sink is paused (a backlog), then the sink resumed."""
+    await asyncio.to_thread(stack.sink(1).post_json, "/v1/pause", {})
+    try:
+        batch_id = await asyncio.to_thread(
+            start_batch, stack.uploader, stack.producer, sample, name
+        )
+        status = await wait_run(stack.producer, batch_id)
+        assert status["state"] == "succeeded", status
+    finally:
+        await asyncio.to_thread(stack.sink(1).post_json, "/v1/resume", {})
+    return batch_id
+
+
 async def _land(
     stack: StackControl, admin_dsn: str, sample: Any, batch_id: str, scenario: str, tally: Tally
 ) -> dict[str, Any]:
@@ -104,15 +118,7 @@ async def test_sink_killed_with_two_transactions_of_one_poll_in_flight(
     sample = bank_sample(1_000_000, seed=rng.randrange(1 << 30))
     # a backlog, so that polls hold many partitions (a sink that keeps up with the producer
     # takes one chunk per poll, and one partition is one transaction)
-    await asyncio.to_thread(stack.sink(1).post_json, "/v1/pause", {})
-    try:
-        batch_id = await asyncio.to_thread(
-            start_batch, stack.uploader, stack.producer, sample, "two-transactions.csv"
-        )
-        status = await wait_run(stack.producer, batch_id)
-        assert status["state"] == "succeeded", status
-    finally:
-        await asyncio.to_thread(stack.sink(1).post_json, "/v1/resume", {})
+    batch_id = await _produced_while_paused(stack, sample, "two-transactions.csv")
     await wait_concurrent_copies(admin_dsn, 2)
     await asyncio.to_thread(stack.kill_sink, 1)
     await asyncio.to_thread(stack.up)
@@ -166,15 +172,7 @@ async def test_broker_killed_while_consuming(
     stack: StackControl, admin_dsn: str, rng: random.Random, tally: Tally
 ) -> None:
     sample = bank_sample(ROWS, seed=rng.randrange(1 << 30))
-    await asyncio.to_thread(stack.sink(1).post_json, "/v1/pause", {})
-    try:
-        batch_id = await asyncio.to_thread(
-            start_batch, stack.uploader, stack.producer, sample, "broker-kill-consume.csv"
-        )
-        status = await wait_run(stack.producer, batch_id)
-        assert status["state"] == "succeeded", status
-    finally:
-        await asyncio.to_thread(stack.sink(1).post_json, "/v1/resume", {})
+    batch_id = await _produced_while_paused(stack, sample, "broker-kill-consume.csv")
     await _chunks_at_least(admin_dsn, batch_id, rng.randrange(1, 20))
     await asyncio.to_thread(stack.crash, "kafka")
     await asyncio.to_thread(stack.up)
