@@ -149,14 +149,22 @@ def _tracked(path: str) -> list[str]:
     return result.stdout.split()
 
 
+CONTRACTS_TARGETS = ("/app/contracts", "/opt/batchpipe/contracts")
+"""Where the services and Airflow read the contracts (``BATCHPIPE_CONTRACTS_DIR``)."""
+
+
 @pytest.mark.parametrize("name", LONG_RUNNING)
 def test_no_checkout_path_is_bind_mounted_into_a_long_running_service(name: str) -> None:
     """Code, scripts and configuration travel in the images or as `configs:`; a bind mount
-    is the user's data only (the inbox, read-only), never a file of the checkout."""
+    is the user's data only, read-only: the inbox, and the contracts folder (the datasets the
+    user registers, taken in without a restart: docs/datasets.md), never other checkout files."""
     for volume in ALL[name].get("volumes", []):
         source, target, *mode = str(volume).split(":")
         if not source.startswith((".", "/", "~")):
             continue  # a named volume
+        if target in CONTRACTS_TARGETS:
+            assert (source, mode) == ("./contracts", ["ro"]), f"{name}: {volume}"
+            continue
         assert (target, mode) == ("/data/inbox", ["ro"]), f"{name}: {volume}"
         assert not _tracked(source), f"{name}: {source} holds files of the checkout"
 

@@ -3,7 +3,7 @@ host network against the local stack's servers.
 
 What comes from ``docker-compose.yml``, unchanged: the image name, the build (Dockerfile,
 context, ``PACKAGE``), the command, the environment, the secret files (their names, mounted
-read-only at ``/run/secrets``), the read-only inbox mount and the healthcheck (test, interval,
+read-only at ``/run/secrets``), the inbox and contracts mounts and the healthcheck (test, interval,
 timeout, retries, start period). What the host network forces to differ, and only that:
 
 - the port: every container cannot listen on compose's ``8000`` of one network namespace, so
@@ -141,11 +141,18 @@ def write_secrets(service: Mapping[str, Any], stack_env: Mapping[str, str], fold
     return folder
 
 
+_VOLUME = re.compile(r"^(?P<host>\$\{[^}]*\}|[^:]+):(?P<target>[^:]+)(?::(?P<mode>\w+))?$")
+
+
 def volumes(service: Mapping[str, Any], secrets: Path, inbox: Path) -> dict[str, dict[str, str]]:
+    """Compose's bind mounts with the host side resolved: the contracts folder of this checkout
+    for the contracts mount, the test's inbox for the inbox mount."""
     mounts = {str(secrets): {"bind": "/run/secrets", "mode": "ro"}}
     for volume in service.get("volumes") or []:
-        _host, target, *mode = str(volume).split(":")
-        mounts[str(inbox)] = {"bind": target, "mode": mode[0] if mode else "rw"}
+        match = _VOLUME.match(str(volume))
+        assert match is not None, f"unexpected volume {volume!r}"
+        host = REPO_ROOT / "contracts" if match["target"].endswith("/contracts") else inbox
+        mounts[str(host)] = {"bind": match["target"], "mode": match["mode"] or "rw"}
     return mounts
 
 

@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from batchpipe_common.settings import REPO_ROOT
 from tests.docker.model import CONTAINER_HOST, SERVICE_PORT, mounted_secrets, services
 from tests.images.containers import (
     LOOPBACK,
@@ -17,6 +18,7 @@ from tests.images.containers import (
     container_environment,
     healthcheck,
     nanoseconds,
+    volumes,
     write_secrets,
 )
 from tests.images.standins import DEFAULT_MIRROR, debian_mirror, standins
@@ -101,3 +103,11 @@ def test_the_mirror_comes_from_apts_sources(tmp_path: Path) -> None:
 def test_one_stand_in_per_external_base_image() -> None:
     tags = sorted(s.tag for s in standins())
     assert tags == ["ghcr.io/astral-sh/uv:0.13.8", "python:3.11.14-slim-bookworm"]
+
+
+def test_the_inbox_and_the_contracts_are_mounted_as_compose_mounts_them(tmp_path: Path) -> None:
+    mounts = volumes(services()["uploader"], tmp_path / "secrets", tmp_path / "inbox")
+    assert mounts[str(tmp_path / "inbox")] == {"bind": "/data/inbox", "mode": "ro"}
+    assert mounts[str(REPO_ROOT / "contracts")] == {"bind": "/app/contracts", "mode": "ro"}
+    sink = volumes(services()["pg-sink"], tmp_path / "secrets", tmp_path / "inbox")
+    assert sink[str(REPO_ROOT / "contracts")] == {"bind": "/app/contracts", "mode": "ro"}

@@ -15,7 +15,7 @@ from fastapi import FastAPI, Request
 
 from batchpipe_common import db
 from batchpipe_common.api import create_app
-from batchpipe_common.contracts import load_contracts
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.db import create_pool
 from batchpipe_common.logging import configure_logging
 from batchpipe_common.settings import load_settings
@@ -60,7 +60,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = load_settings(SinkSettings)
     configure_logging("pg-sink", settings.log_format, settings.log_level)
     structlog.contextvars.bind_contextvars(instance=settings.instance_id)
-    contracts = load_contracts(settings.contracts_dir)
+    contracts = ContractFolder(settings.contracts_dir)
     pool = await create_pool(
         settings,
         min_size=0,
@@ -68,7 +68,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         timeout=10,
     )
     probe = LagProbe(settings, settings.sink_group_id)
-    sink = SinkConsumer(settings, contracts.values(), pool)
+    sink = SinkConsumer(settings, contracts, pool)
     app.state.settings, app.state.pool, app.state.lag, app.state.sink = settings, pool, probe, sink
     sink.start()
     every_s = settings.sink_lag_refresh_s
@@ -76,7 +76,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         asyncio.create_task(_watch_lag(sink, probe, every_s)),
         asyncio.create_task(_mark_batches(sink, every_s)),
     ]
-    log.info("pg-sink started", group_id=settings.sink_group_id, contracts=sorted(contracts))
+    log.info(
+        "pg-sink started", group_id=settings.sink_group_id, contracts=sorted(contracts.current())
+    )
     try:
         yield
     finally:

@@ -8,7 +8,10 @@ PostgreSQL or Kafka fails, the batch is held: consumption is paused, the batch i
 with backoff, no offset is committed, and readiness reports the reason until the batch goes
 through. On a rebalance the listener waits for the in-flight transaction and commits its
 offsets before the partitions move. On stop the in-flight transaction finishes, its offsets
-are committed and the member leaves the group.
+are committed and the member leaves the group. Between polls, every ``sink_contracts_poll_s``,
+the consumer looks at the contracts folder: a new or changed contract gets its topics and raw
+table, and the consumer re-subscribes (offsets of applied polls committed first, so the
+rebalance this causes loses and repeats nothing).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator
 from typing import TypeAlias
 
 import asyncpg
@@ -27,7 +30,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 from aiokafka.structs import ConsumerRecord, TopicPartition
 
 from batchpipe_common import db
-from batchpipe_common.contracts import Contract
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.kafka import manual_commit_consumer
 from batchpipe_common.logging import bound_batch
 from batchpipe_sink import metrics
@@ -35,7 +38,8 @@ from batchpipe_sink.ledger import mark_loaded
 from batchpipe_sink.loader import Loader, PollOutcome
 from batchpipe_sink.messages import Message, TopicMap, UnknownColumns, decode
 from batchpipe_sink.polling import Poll, Poller, split
-from batchpipe_sink.schema import SchemaMismatch, ensure_bookkeeping, ensure_raw_table
+from batchpipe_sink.registry import ContractRegistry
+from batchpipe_sink.schema import ensure_bookkeeping
 from batchpipe_sink.settings import SinkSettings
 from batchpipe_sink.state import Backoff, ConsumerState
 from batchpipe_sink.watchdog import ProgressWatchdog, Verdict
@@ -59,10 +63,10 @@ class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class SinkConsumer:
     def __init__(
-        self, settings: SinkSettings, contracts: Iterable[Contract], pool: asyncpg.Pool
+        self, settings: SinkSettings, contracts: ContractFolder, pool: asyncpg.Pool
     ) -> None:
         self._settings = settings
-        self._contracts = list(contracts)
+        self._registry = ContractRegistry(settings, contracts)
         self._pool = pool
         self._loader = Loader(settings.instance_id)
         self._topics = TopicMap.build([], settings.manifests_topic)
@@ -80,9 +84,13 @@ class SinkConsumer:
         self._crash_armed = settings.sink_crash_after_db_commit
         self.watchdog = ProgressWatchdog(settings.sink_stall_ready_s, settings.sink_stall_live_s)
         self.held: str | None = "starting"
-        self.refused: dict[str, str] = {}
 
     # --- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def refused(self) -> dict[str, str]:
+        """Contracts whose raw table cannot follow them, with the reason."""
+        return self._registry.refused
 
     @property
     def topics(self) -> list[str]:
@@ -158,26 +166,41 @@ class SinkConsumer:
             try:
                 async with self._connection("preparing tables") as conn:
                     await ensure_bookkeeping(conn)
-                    accepted = []
-                    for contract in self._contracts:
-                        try:
-                            added = await ensure_raw_table(conn, contract)
-                        except SchemaMismatch as exc:
-                            self.refused[contract.name] = str(exc)
-                            log.error(
-                                "contract refused; its topics are not consumed", error=str(exc)
-                            )
-                            continue
-                        if added:
-                            log.info("raw table evolved", table=contract.raw_table, added=added)
-                        accepted.append(contract)
+                    topics = await self._registry.reconcile(conn)
                     await mark_loaded(conn, None)
             except Exception as exc:  # PostgreSQL unreachable: retry
                 await self._hold("postgres", f"preparing tables: {exc}")
                 continue
-            metrics.CONTRACTS_REFUSED.set(len(self.refused))
-            self._topics = TopicMap.build(accepted, self._settings.manifests_topic)
+            self._topics = topics
             return
+
+    async def _follow_contracts(self) -> None:
+        """Between polls (nothing in flight): take in new or changed contracts without a
+        restart. Their topics are created when missing, their raw tables created or evolved,
+        then the decoder uses them and, when the topic list changed, the consumer re-subscribes
+        after committing the offsets of what it applied. A failure is retried at the next look."""
+        previous = self._registry.snapshot()
+        if not self._registry.changed():
+            return
+        try:
+            await self._registry.ensure_topics()
+            async with self._connection("registering contracts") as conn:
+                topics = await self._registry.reconcile(conn)
+        except Exception as exc:
+            log.warning("new contracts not taken in yet; will retry", error=str(exc))
+            self._registry.retry_later(previous)
+            return
+        consumer, poller = self._consumer, self._poller
+        assert consumer is not None
+        assert poller is not None
+        await poller.rewind_prefetch()
+        async with self._lock:
+            await self._flush_offsets()
+            resubscribe = topics.topics != self._topics.topics
+            self._topics = topics
+            if resubscribe:
+                consumer.subscribe(topics.topics, listener=_Rebalance(self))
+        log.info("contracts taken in", contracts=self._registry.names(), topics=topics.topics)
 
     async def _start_consumer(self) -> None:
         s = self._settings
@@ -224,6 +247,8 @@ class SinkConsumer:
                     await self._idle(s.sink_poll_timeout_ms / 1000)
                     continue
                 self._parked.clear()
+                if self._registry.due():
+                    await self._follow_contracts()
                 self._pending = await poller.next()
                 if self._pending is None:
                     async with self._lock:

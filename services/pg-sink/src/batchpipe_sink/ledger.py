@@ -117,3 +117,21 @@ async def batch_view(conn: asyncpg.Connection, batch_id: str) -> BatchView | Non
         manifest_at=row["manifest_at"],
         loaded_at=row["loaded_at"],
     )
+
+
+_RECENT = """
+SELECT batch_id FROM batchpipe.batches
+ WHERE ($1::text IS NULL OR dataset = $1)
+ ORDER BY manifest_at DESC, batch_id
+ LIMIT $2
+"""
+
+
+async def recent_batches(
+    conn: asyncpg.Connection, dataset: str | None, limit: int
+) -> list[BatchView]:
+    """The newest batches with a manifest (of one dataset, or all), newest first; each as
+    ``batch_view`` sees it."""
+    ids = [r["batch_id"] for r in await conn.fetch(_RECENT, dataset, limit)]
+    views = [await batch_view(conn, batch_id) for batch_id in ids]
+    return [v for v in views if v is not None]

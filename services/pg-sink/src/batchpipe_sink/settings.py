@@ -6,12 +6,18 @@ import socket
 
 from pydantic import Field
 
+from batchpipe_common.provision.topics import TopicSettings
 from batchpipe_common.settings import EndpointSettings
 
 
-class SinkSettings(EndpointSettings):
+class SinkSettings(EndpointSettings, TopicSettings):
     """Read from ``BATCHPIPE_*``; the sink's own fields are ``BATCHPIPE_SINK_*``."""
 
+    sink_contracts_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="how often the consumer looks for new or changed contracts (between polls)",
+    )
     instance_id: str = Field(
         default_factory=socket.gethostname,
         description="this replica's name (logs, batchpipe.chunks.applied_by)",

@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 
 from batchpipe_common.api import create_app
-from batchpipe_common.contracts import load_contracts
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.kafka import reliable_producer
 from batchpipe_common.logging import configure_logging
 from batchpipe_common.s3 import s3_client
@@ -32,7 +32,8 @@ def build_app(settings: ProducerSettings | None = None) -> FastAPI:
         config = settings or load_settings(ProducerSettings)
         configure_logging("s3-producer", config.log_format, config.log_level)
         app.state.settings = config
-        app.state.contracts = load_contracts(config.contracts_dir)
+        app.state.contracts = ContractFolder(config.contracts_dir)
+        app.state.topics_ready = set()
         async with AsyncExitStack() as stack:
             app.state.s3 = await stack.enter_async_context(s3_client(config))
             producer = reliable_producer(config, compression_type=config.producer_compression)
@@ -45,7 +46,7 @@ def build_app(settings: ProducerSettings | None = None) -> FastAPI:
                 config.producer_stall_timeout_s,
             )
             app.state.registry = registry
-            log.info("s3-producer started", datasets=sorted(app.state.contracts))
+            log.info("s3-producer started", datasets=sorted(app.state.contracts.current()))
             try:
                 yield
             finally:

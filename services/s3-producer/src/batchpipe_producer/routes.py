@@ -9,7 +9,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, HTTPException, Request, status
 
 from batchpipe_common.api import AUTH_RESPONSES, ErrorBody, RequireToken
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.contracts import Contract
+from batchpipe_common.provision import ProvisionError
+from batchpipe_common.provision.topics import contract_topic_specs, ensure_topics
 from batchpipe_common.s3 import parse_s3_uri
 from batchpipe_common.wire import batch_id_for
 from batchpipe_producer.formats import resolve_format
@@ -55,6 +58,23 @@ async def _object_sha256(s3: Any, bucket: str, key: str, uri: str) -> str:
         raise _s3_error(exc, uri) from exc
 
 
+async def _ensure_topics(request: Request, contract: Contract) -> None:
+    """The contract's data and dead-letter topics, created when missing (a contract registered
+    while the producer runs); checked once per topic and process."""
+    ready: set[str] = request.app.state.topics_ready
+    if contract.topic in ready:
+        return
+    settings = request.app.state.settings
+    specs = contract_topic_specs(
+        contract, settings.data_topic_partitions, settings.dlq_topic_partitions
+    )
+    try:
+        await ensure_topics(settings.kafka_bootstrap, specs, timeout_s=15)
+    except ProvisionError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from exc
+    ready.add(contract.topic)
+
+
 @router.post(
     "",
     status_code=status.HTTP_202_ACCEPTED,
@@ -71,10 +91,11 @@ async def trigger_run(body: RunRequest, request: Request, registry: Registry) ->
     """Produce an S3 object into Kafka. The batch id comes from dataset, contract version and
     content hash, so a second trigger of the same object returns the same batch: the existing
     run while it is queued, running or succeeded; a new run after a failure."""
-    contracts: dict[str, Contract] = request.app.state.contracts
+    contracts: ContractFolder = request.app.state.contracts
     contract = contracts.get(body.dataset)
     if contract is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown dataset {body.dataset!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, contracts.unknown(body.dataset))
+    await _ensure_topics(request, contract)
     try:
         bucket, key = parse_s3_uri(body.s3_uri)
     except ValueError as exc:

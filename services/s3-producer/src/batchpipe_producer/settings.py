@@ -7,10 +7,10 @@ from typing import Literal
 
 from pydantic import Field
 
-from batchpipe_common.settings import ServiceSettings
+from batchpipe_common.provision.topics import TopicSettings
 
 
-class ProducerSettings(ServiceSettings):
+class ProducerSettings(TopicSettings):
     producer_chunk_rows: int = Field(
         default=10_000, ge=1, description="Most valid rows in one chunk message"
     )

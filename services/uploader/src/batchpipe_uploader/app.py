@@ -10,7 +10,7 @@ import structlog
 from fastapi import FastAPI, Request
 
 from batchpipe_common.api import create_app
-from batchpipe_common.contracts import load_contracts
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.logging import configure_logging
 from batchpipe_common.s3 import s3_client
 from batchpipe_common.settings import load_settings
@@ -29,7 +29,7 @@ def build_app(settings: UploaderSettings | None = None) -> FastAPI:
         config = settings or load_settings(UploaderSettings)
         configure_logging("uploader", config.log_format, config.log_level)
         app.state.settings = config
-        app.state.contracts = load_contracts(config.contracts_dir)
+        app.state.contracts = ContractFolder(config.contracts_dir)
         async with s3_client(config) as s3:
             app.state.s3 = s3
             log.info("uploader started", inbox=str(config.inbox_dir))

@@ -11,6 +11,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, status
 from pydantic import ValidationError
 
 from batchpipe_common.api import AUTH_RESPONSES, ErrorBody, RequireToken
+from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.contracts import Contract
 from batchpipe_uploader import metrics
 from batchpipe_uploader.inbox import InboxPathError, resolve_in_inbox
@@ -40,10 +41,10 @@ _REQUEST_BODIES = {
 
 
 def _contract(request: Request, dataset: str) -> Contract:
-    contracts: dict[str, Contract] = request.app.state.contracts
+    contracts: ContractFolder = request.app.state.contracts
     contract = contracts.get(dataset)
     if contract is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown dataset {dataset!r}")
+        raise HTTPException(status.HTTP_404_NOT_FOUND, contracts.unknown(dataset))
     return contract
 
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 READ_SIZE = 1024 * 1024
 
 
-def _stack_defaults() -> None:
+def stack_defaults() -> None:
     """Fill unset ``BATCHPIPE_*`` variables from the local stack's env file, when there is one."""
     import os
 
@@ -70,7 +70,7 @@ async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: in
             )
 
 
-async def _via_service(path: Path, dataset: str, size: int) -> dict[str, object]:
+async def upload_via_service(path: Path, dataset: str, size: int) -> dict[str, object]:
     import os
     from collections.abc import AsyncIterator
 
@@ -139,9 +139,9 @@ def upload(
     from batchpipe_uploader.multipart import UploadError
     from batchpipe_uploader.settings import UploaderSettings
 
-    _stack_defaults()
+    stack_defaults()
     if via_service:
-        result = asyncio.run(_via_service(file, dataset, file.stat().st_size))
+        result = asyncio.run(upload_via_service(file, dataset, file.stat().st_size))
     else:
         try:
             settings = load_settings(UploaderSettings)

@@ -32,6 +32,8 @@ def stack_environment(config: StackConfig) -> dict[str, str]:
         "BATCHPIPE_S3_SECRET_ACCESS_KEY": s.s3_secret_access_key,
         "BATCHPIPE_CONTRACTS_DIR": str(contracts_dir()),
         "BATCHPIPE_MANIFESTS_TOPIC": config.manifests_topic,
+        "BATCHPIPE_DATA_TOPIC_PARTITIONS": str(config.data_partitions),
+        "BATCHPIPE_DLQ_TOPIC_PARTITIONS": str(config.dlq_partitions),
         "BATCHPIPE_INBOX_DIR": str(config.inbox_dir),
         "BATCHPIPE_API_TOKEN": s.api_token,
         "BATCHPIPE_UPLOADER_URL": f"http://127.0.0.1:{p['uploader']}",

@@ -18,14 +18,8 @@ from batchpipe_common.logging import configure_logging
 from batchpipe_common.provision import ProvisionError
 from batchpipe_common.provision.bucket import ensure_bucket
 from batchpipe_common.provision.database import RolePasswords, ensure_database
-from batchpipe_common.provision.topics import (
-    DATA_PARTITIONS,
-    DLQ_PARTITIONS,
-    ensure_topics,
-    topic_specs,
-)
+from batchpipe_common.provision.topics import TopicSettings, ensure_topics, topic_specs
 from batchpipe_common.settings import (
-    ServiceSettings,
     SettingsError,
     load_settings,
     with_password,
@@ -34,7 +28,7 @@ from batchpipe_common.settings import (
 log = structlog.get_logger()
 
 
-class ProvisionSettings(ServiceSettings):
+class ProvisionSettings(TopicSettings):
     """The endpoints, the superuser's DSN and the passwords of the roles it creates."""
 
     pg_admin_dsn: SecretStr = Field(description="a superuser's DSN (any database)")
@@ -44,8 +38,6 @@ class ProvisionSettings(ServiceSettings):
     pg_sink_password: SecretStr
     pg_dbt_password: SecretStr
     pg_airflow_password: SecretStr
-    data_topic_partitions: int = Field(default=DATA_PARTITIONS, ge=1)
-    dlq_topic_partitions: int = Field(default=DLQ_PARTITIONS, ge=1)
     connect_timeout_s: float = Field(default=120.0, gt=0)
 
     def admin_dsn(self) -> str:

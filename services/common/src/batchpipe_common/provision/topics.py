@@ -7,14 +7,34 @@ from pathlib import Path
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, for_code
+from pydantic import Field
 
-from batchpipe_common.contracts import load_contracts
+from batchpipe_common.contracts import Contract, load_contracts
 from batchpipe_common.provision import ProvisionError, retry_until
+from batchpipe_common.settings import ServiceSettings
 
 MANIFESTS_PARTITIONS = 1
 REPLICATION_FACTOR = 1
 DATA_PARTITIONS = 6
 DLQ_PARTITIONS = 3
+
+
+class TopicSettings(ServiceSettings):
+    """How many partitions a contract's topics get when they are created (by the init
+    container, the local stack, or the producer for a contract registered while it runs)."""
+
+    data_topic_partitions: int = Field(default=DATA_PARTITIONS, ge=1)
+    dlq_topic_partitions: int = Field(default=DLQ_PARTITIONS, ge=1)
+
+
+def contract_topic_specs(
+    contract: Contract, data_partitions: int = DATA_PARTITIONS, dlq_partitions: int = DLQ_PARTITIONS
+) -> list[NewTopic]:
+    """The data topic and the dead-letter topic of one contract."""
+    return [
+        NewTopic(contract.topic, data_partitions, REPLICATION_FACTOR),
+        NewTopic(contract.dlq_topic, dlq_partitions, REPLICATION_FACTOR),
+    ]
 
 
 def topic_specs(
@@ -26,8 +46,7 @@ def topic_specs(
     """Every topic batchpipe needs, derived from the contracts."""
     specs = [NewTopic(manifests_topic, MANIFESTS_PARTITIONS, REPLICATION_FACTOR)]
     for contract in load_contracts(contracts_dir).values():
-        specs.append(NewTopic(contract.topic, data_partitions, REPLICATION_FACTOR))
-        specs.append(NewTopic(contract.dlq_topic, dlq_partitions, REPLICATION_FACTOR))
+        specs += contract_topic_specs(contract, data_partitions, dlq_partitions)
     return specs
 
 

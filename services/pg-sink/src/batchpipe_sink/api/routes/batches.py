@@ -1,12 +1,16 @@
-"""``GET /v1/batches/{batch_id}``: the ledger row, expected vs loaded vs rejected."""
+"""``GET /v1/batches/{batch_id}``: the ledger row, expected vs loaded vs rejected;
+``GET /v1/batches``: the newest batches (of one dataset).
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, HTTPException, status
+from typing import Annotated
+
+from fastapi import APIRouter, HTTPException, Query, status
 
 from batchpipe_common.api import ErrorBody
 from batchpipe_sink.api.deps import PoolDep
-from batchpipe_sink.ledger import BatchView, batch_view
+from batchpipe_sink.ledger import BatchView, batch_view, recent_batches
 
 router = APIRouter(prefix="/v1/batches", tags=["batches"])
 
@@ -25,3 +29,14 @@ async def get_batch(batch_id: str, pool: PoolDep) -> BatchView:
     if view is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"unknown batch {batch_id!r}")
     return view
+
+
+@router.get("", response_model=list[BatchView])
+async def list_batches(
+    pool: PoolDep,
+    dataset: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> list[BatchView]:
+    """The newest batches that have a manifest, newest first (of ``dataset`` when given)."""
+    async with pool.acquire(timeout=10) as conn:
+        return await recent_batches(conn, dataset, limit)

@@ -1,0 +1,1 @@
+"""``batchpipe contract infer``: a proposed contract, with the reason for every choice."""
