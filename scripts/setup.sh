@@ -5,9 +5,11 @@
 #   images: Debian's docker.io (dockerd, and a Docker CLI with BuildKit built in) and
 #           debootstrap, for `make test-images` (`all`, `images`; tests/images/);
 #   Python: uv, the services' workspace (.venv), dbt's venv (.venvs/dbt), Airflow's (.venvs/airflow);
+#   SeaweedFS: the local stack's S3 server, built from its Go module once per machine
+#           (~5 min, cached in ~/.cache/batchpipe) and linked as .venvs/seaweedfs/weed (`all`, `seaweedfs`);
 #   pre-commit: the hooks' environments (from PyPI, into pre-commit's cache).
 # The Docker path (`make up`, `make compose-demo`) needs none of this: only Docker.
-# Usage: scripts/setup.sh [all|system|images|services|hooks|dbt|airflow|bench]   (default: all)
+# Usage: scripts/setup.sh [all|system|images|services|hooks|dbt|airflow|bench|seaweedfs]   (default: all)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 what="${1:-all}"
@@ -107,6 +109,76 @@ setup_bench() {
   echo "$sum" > .venvs/bench/.batchpipe-stamp
 }
 
+# SeaweedFS, pinned to one release, as the Go module proxy names its commit (the proxy serves
+# no tagged version of the module); docker-compose.yml's seaweedfs image runs the same release.
+# `go install` refuses the module (its go.mod has replace directives), so the module is
+# downloaded and `go build ./weed` runs in a writable copy.
+SEAWEEDFS_RELEASE=4.53
+SEAWEEDFS_MODULE=github.com/seaweedfs/seaweedfs@v0.0.0-20261109003541-7506e5f91cd6
+SEAWEEDFS_GO=go1.26.6  # the go directive of that module's go.mod
+SEAWEEDFS_CACHE="${BATCHPIPE_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/batchpipe}/seaweedfs-$SEAWEEDFS_RELEASE"
+
+# "go1.26.6" -> 1026006, comparable with -ge; empty when the text is no Go version
+version_number() {
+  sed -n 's/^go\([0-9]*\)\.\([0-9]*\)\.\{0,1\}\([0-9]*\).*/\1 \2 \3/p' <<<"$1" |
+    awk '{printf "%d%03d%03d\n", $1, $2, ($3 == "" ? 0 : $3)}'
+}
+
+find_go() {
+  local candidate
+  for candidate in "$(command -v go || true)" /usr/local/go/bin/go /usr/lib/go/bin/go; do
+    [ -n "$candidate" ] && [ -x "$candidate" ] && { echo "$candidate"; return 0; }
+  done
+  return 1
+}
+
+setup_seaweedfs() {
+  local weed="$SEAWEEDFS_CACHE/weed" stamp="$SEAWEEDFS_CACHE/.batchpipe-stamp"
+  if ! stamp_ok "$stamp" "$SEAWEEDFS_MODULE" || [ ! -x "$weed" ]; then
+    mkdir -p "$SEAWEEDFS_CACHE"
+    # one build per machine, even when several checkouts run setup at once
+    exec 9>"$SEAWEEDFS_CACHE/.lock"
+    flock 9
+    if ! stamp_ok "$stamp" "$SEAWEEDFS_MODULE" || [ ! -x "$weed" ]; then
+      build_seaweedfs "$weed"
+      echo "$SEAWEEDFS_MODULE" > "$stamp"
+    fi
+    exec 9>&-
+  fi
+  mkdir -p .venvs/seaweedfs
+  ln -sfn "$weed" .venvs/seaweedfs/weed
+}
+
+go_ok() { [ "$(version_number "$("$1" env GOVERSION 2>/dev/null)")" -ge "$(version_number "$SEAWEEDFS_GO")" ]; }
+
+build_seaweedfs() {
+  local go work
+  if ! go=$(find_go) && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+    local debian
+    debian=$(apt-cache policy golang-go 2>/dev/null | sed -n 's/^ *Candidate: \([0-9]*:\)\{0,1\}\([0-9.]*\).*/go\2/p')
+    if [ -n "$(version_number "$debian")" ] && [ "$(version_number "$debian")" -ge "$(version_number "$SEAWEEDFS_GO")" ]; then
+      say "installing Go (Debian package golang-go, $debian)"
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends golang-go >/dev/null
+    fi
+  fi
+  go=$(find_go) && go_ok "$go" || die "SeaweedFS $SEAWEEDFS_RELEASE (the local stack's S3 server) is built \
+from source and needs $SEAWEEDFS_GO or newer; found ${go:-no go command}${go:+ ($("$go" env GOVERSION))}, \
+and Debian's golang-go is older. Install Go (https://go.dev/doc/install) and run scripts/setup.sh again."
+  say "SeaweedFS $SEAWEEDFS_RELEASE: downloading its Go module"
+  work=$(mktemp -d "$SEAWEEDFS_CACHE/build.XXXXXX")
+  local src
+  src=$(cd "$work" && GOTOOLCHAIN=local "$go" mod download -json "$SEAWEEDFS_MODULE" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p') && [ -f "$src/go.mod" ] ||
+    { rm -rf "$work"; die "could not download $SEAWEEDFS_MODULE from the Go module proxy"; }
+  say "SeaweedFS $SEAWEEDFS_RELEASE: building weed with $("$go" env GOVERSION) (once per machine, ~5 min)"
+  cp -r "$src/." "$work/src"
+  chmod -R u+w "$work/src"
+  (cd "$work/src" && GOTOOLCHAIN=local "$go" build -o "$work/weed" ./weed) ||
+    { rm -rf "$work"; die "building SeaweedFS failed (log above)"; }
+  mv -f "$work/weed" "$1"
+  rm -rf "$work"
+}
+
 setup_hooks() {
   # pre-commit's hook environments (.pre-commit-config.yaml), from PyPI into pre-commit's cache
   # (~/.cache/pre-commit): `make lint` and the test suite's lint tests then run offline.
@@ -116,7 +188,7 @@ setup_hooks() {
 }
 
 case "$what" in
-  all) setup_system; setup_images; setup_services; setup_hooks; setup_dbt; setup_airflow; setup_bench ;;
+  all) setup_system; setup_images; setup_services; setup_hooks; setup_dbt; setup_airflow; setup_bench; setup_seaweedfs ;;
   system) setup_system ;;
   images) setup_images; setup_services ;;
   services) setup_services ;;
@@ -124,6 +196,7 @@ case "$what" in
   dbt) setup_dbt ;;
   airflow) setup_airflow ;;
   bench) setup_services; setup_bench ;;
-  *) die "unknown target $what (all|system|images|services|hooks|dbt|airflow|bench)" ;;
+  seaweedfs) setup_seaweedfs ;;
+  *) die "unknown target $what (all|system|images|services|hooks|dbt|airflow|bench|seaweedfs)" ;;
 esac
 say "ready"

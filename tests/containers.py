@@ -15,7 +15,7 @@ from batchpipe_common.settings import REPO_ROOT
 
 KAFKA_IMAGE = "apache/kafka:4.1.1"
 POSTGRES_IMAGE = "postgres:17.6-bookworm"
-SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:3.97"
+SEAWEEDFS_IMAGE = "chrislusf/seaweedfs:4.53"
 PASSWORD = "batchpipe-test"  # throwaway containers only
 
 

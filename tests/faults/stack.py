@@ -14,7 +14,7 @@ import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import httpx
 
@@ -26,6 +26,7 @@ from batchpipe_cli.stack.postgres import Postgres
 from batchpipe_cli.stack.process import StackError, pid_is_running
 from batchpipe_cli.stack.s3 import S3Server
 from batchpipe_cli.stack.services import SERVICE_SPECS, Service
+from batchpipe_uploader.multipart import STAGING_PREFIX
 from tests.sink.conftest import wait_for
 
 T = TypeVar("T")
@@ -212,6 +213,18 @@ class StackControl:
 
     def stop_s3(self) -> None:
         S3Server(self.config).stop()
+
+    def s3_leftovers(self) -> list[str]:
+        """Keys of the unfinished multipart uploads and staging objects in the bucket."""
+        client: Any = S3Server(self.config).client()
+        bucket = self.config.bucket
+        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        staging = client.list_objects_v2(Bucket=bucket, Prefix=STAGING_PREFIX).get("Contents", [])
+        return [str(item["Key"]) for item in (*uploads, *staging)]
+
+    def wait_nothing_left_in_s3(self) -> None:
+        """Until the uploader has cleaned what an S3 outage kept it from cleaning."""
+        wait_for(lambda: not self.s3_leftovers(), 60, "the uploader to clean its leftovers")
 
     def restore(self) -> None:
         """Everything up again with the replica count the session started with, all healthy."""

@@ -155,7 +155,7 @@ def test_hostile_values_get_a_client_error_not_a_server_error(
         response = uploader.post_json("/v1/uploads", body)
         assert response.status_code == status, (path[:40], response.text[:300])
     uri = {"s3_uri": "s3://batchpipe-raw/a\x00b.csv", "dataset": "bank_transactions"}
-    assert producer.post_json("/v1/runs", uri).status_code == 404
+    assert producer.post_json("/v1/runs", uri).status_code in (400, 404)  # SeaweedFS: 400
     assert producer.get("/v1/runs/%00").status_code == 404
     assert sink.get("/v1/batches/a%00b").status_code == 404
     assert sink.get("/v1/lag", topic="a\x00b").status_code < 500

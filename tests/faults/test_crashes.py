@@ -208,7 +208,8 @@ async def test_s3_server_killed_mid_upload(
     if response.status_code != 200:  # the crash came before the upload completed
         assert response.status_code in (502, 503), response.text
         assert "S3" in response.json()["detail"], response.text
-    await asyncio.to_thread(stack.up)  # S3 back (moto: empty, bucket created again)
+    await asyncio.to_thread(stack.up)  # S3 back with what it had stored
+    await asyncio.to_thread(stack.wait_nothing_left_in_s3)  # the interrupted upload, aborted
     stored = await asyncio.to_thread(upload, stack.uploader, sample.csv_bytes, "s3-kill.csv")
     accepted = await asyncio.to_thread(trigger, stack.producer, stored["s3_uri"])
     await _land(

@@ -74,6 +74,7 @@ async def _upload(stack: StackControl, sample: Sample, name: str, kill_s3: float
         await asyncio.to_thread(stack.crash, "s3")
         await request  # 200 if it had finished, 502/503 otherwise: either way upload again
         await asyncio.to_thread(stack.up)
+        await asyncio.to_thread(stack.wait_nothing_left_in_s3)
     stored = await asyncio.to_thread(upload, stack.uploader, sample.csv_bytes, name)
     return str(stored["s3_uri"])
 

@@ -13,7 +13,7 @@ import pytest
 from batchpipe_common.s3 import parse_s3_uri, s3_client
 from batchpipe_common.settings import EndpointSettings, load_settings
 from batchpipe_uploader.app import build_app
-from batchpipe_uploader.multipart import STAGING_PREFIX, upload_file
+from batchpipe_uploader.multipart import STAGING_PREFIX, UploadError, upload_file
 from batchpipe_uploader.settings import UploaderSettings
 
 pytestmark = pytest.mark.integration
@@ -49,10 +49,10 @@ async def test_streamed_upload_is_stored_once_with_metadata(
         assert not uploads.get("Uploads")
 
 
-async def test_inbox_file_upload_and_dedup_before_sending(
+async def test_inbox_file_upload_is_stored_intact_and_once(
     uploader: httpx.AsyncClient, endpoints: EndpointSettings
 ) -> None:
-    data = random.randbytes(6 * MiB)
+    data = random.randbytes(16 * MiB)  # three parts of 5 MiB and one of 1 MiB below
     (_inbox() / "sub").mkdir(parents=True, exist_ok=True)
     path = _inbox() / "sub" / "inbox-file.csv"
     path.write_bytes(data)
@@ -66,6 +66,14 @@ async def test_inbox_file_upload_and_dedup_before_sending(
         again = await upload_file(
             s3, settings.s3_bucket, "bank_transactions", path, part_size=5 * MiB
         )
+        bucket, key = parse_s3_uri(again.s3_uri)
+        stored = await s3.get_object(Bucket=bucket, Key=key)
+        assert await stored["Body"].read() == data
+        assert stored["Metadata"]["sha256"] == hashlib.sha256(data).hexdigest()
+        staging = await s3.list_objects_v2(Bucket=bucket, Prefix=STAGING_PREFIX)
+        assert not staging.get("Contents")
+        uploads = await s3.list_multipart_uploads(Bucket=bucket)
+        assert not uploads.get("Uploads")
     assert again.deduplicated is True
     assert again.s3_uri == first.json()["s3_uri"]
 
@@ -126,3 +134,30 @@ async def test_s3_unreachable_gives_503(stack_env: dict[str, str]) -> None:
         assert response.status_code == 503, response.text
         assert "S3 unavailable" in response.json()["detail"]
         assert (await client.get("/readyz")).status_code == 503
+
+
+async def test_a_file_that_changes_while_read_is_refused(endpoints: EndpointSettings) -> None:
+    path = _inbox() / "growing.csv"
+    path.write_bytes(random.randbytes(12 * MiB))
+    grown: list[int] = []
+
+    def grow(_read: int) -> None:  # a writer appends while the upload reads
+        if not grown:
+            with path.open("ab") as out:
+                grown.append(out.write(b"one more line\n"))
+
+    settings = load_settings(UploaderSettings)
+    async with s3_client(endpoints) as s3:
+        with pytest.raises(UploadError, match="changed while"):
+            await upload_file(
+                s3, settings.s3_bucket, "bank_transactions", path, part_size=5 * MiB, progress=grow
+            )
+        sha = hashlib.sha256(path.read_bytes()).hexdigest()
+        stored = await s3.list_objects_v2(
+            Bucket=settings.s3_bucket, Prefix=f"bank_transactions/sha256={sha}/"
+        )
+        assert not stored.get("Contents")
+        staging = await s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=STAGING_PREFIX)
+        assert not staging.get("Contents")
+        uploads = await s3.list_multipart_uploads(Bucket=settings.s3_bucket)
+        assert not uploads.get("Uploads")

@@ -38,6 +38,9 @@ def _s3_error(exc: Exception, uri: str) -> HTTPException:
             return HTTPException(status.HTTP_404_NOT_FOUND, f"no such object: {uri}")
         if code in ("403", "AccessDenied"):
             return HTTPException(status.HTTP_403_FORBIDDEN, f"access denied to {uri}")
+        if exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 400:
+            # SeaweedFS refuses a key it cannot take (a NUL byte) as a bad request
+            return HTTPException(status.HTTP_400_BAD_REQUEST, f"S3 refused the key of {uri}")
     return HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, f"S3 unavailable: {exc}")
 
 
@@ -82,7 +85,7 @@ async def _ensure_topics(request: Request, contract: Contract) -> None:
     dependencies=[RequireToken],
     responses={
         **AUTH_RESPONSES,
-        400: {"model": ErrorBody, "description": "not an s3:// URI"},
+        400: {"model": ErrorBody, "description": "not an s3:// URI, or a key S3 refuses"},
         404: {"model": ErrorBody, "description": "unknown dataset or no such object"},
         503: {"model": ErrorBody, "description": "S3 unavailable"},
     },

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -14,6 +15,7 @@ from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.logging import configure_logging
 from batchpipe_common.s3 import s3_client
 from batchpipe_common.settings import load_settings
+from batchpipe_uploader.leftovers import Leftovers
 from batchpipe_uploader.routes import router
 from batchpipe_uploader.settings import UploaderSettings
 
@@ -32,9 +34,16 @@ def build_app(settings: UploaderSettings | None = None) -> FastAPI:
         app.state.contracts = ContractFolder(config.contracts_dir)
         async with s3_client(config) as s3:
             app.state.s3 = s3
+            app.state.leftovers = leftovers = Leftovers()
+            cleaning = asyncio.create_task(leftovers.keep_cleaning(s3))
             log.info("uploader started", inbox=str(config.inbox_dir))
-            yield
-            log.info("uploader stopping")
+            try:
+                yield
+            finally:
+                log.info("uploader stopping", leftovers=len(leftovers))
+                cleaning.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await cleaning
 
     async def readiness(request: Request) -> dict[str, bool]:
         state = request.app.state

@@ -1,19 +1,16 @@
 """Streaming, checksummed, deduplicated uploads to S3 (used by the service and the CLI).
 
 Objects are stored under ``<dataset>/sha256=<hex>/<file name>`` with the hash, the original
-file name and the dataset as object metadata. The same content is stored once: before writing,
-the prefix ``<dataset>/sha256=<hex>/`` is listed and an existing object is returned with
-``deduplicated=True``.
+file name and the dataset as object metadata. The same content is stored once: before writing
+the final key, the prefix ``<dataset>/sha256=<hex>/`` is listed and an existing object is
+returned with ``deduplicated=True``.
 
-Two entry points:
-
-* ``upload_file`` (a local file: inbox or CLI) hashes the file first, so a duplicate is found
-  before a byte is sent, then streams it to its final key (and checks the hash again).
-* ``upload_stream`` (an HTTP request body, read once) streams to a staging key while hashing,
-  then copies the object server-side to its final key (or drops it when it is a duplicate).
-
-Memory is bounded by one part (``part_size``). On any failure the multipart upload is aborted
-and the staging object deleted, so no orphaned parts remain.
+Every upload reads its source once (a local file, or an HTTP request body that can be read
+only once): it streams to a staging key while hashing, then copies the object server-side to
+its final key (or drops it when it is a duplicate). Part N is sent while part N+1 is read and
+hashed, so memory is bounded by two parts (``part_size``). On any failure the multipart upload
+is aborted and the staging object deleted, so no orphaned parts remain; what S3 was not there
+to take is handed to ``Leftovers`` to be cleaned when it answers again.
 """
 
 from __future__ import annotations
@@ -30,14 +27,21 @@ from typing import Any
 from urllib.parse import quote
 
 import anyio
+import structlog
 from botocore.exceptions import BotoCoreError, ClientError
+
+from batchpipe_uploader.leftovers import Leftover, Leftovers
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
 COPY_PART_SIZE = 512 * 1024 * 1024
 SINGLE_COPY_LIMIT = 5 * 1024**3
 READ_SIZE = 1024 * 1024
+PARTS_IN_FLIGHT = 1
+"""Parts sent at once while the next is read and hashed: memory is this plus one part."""
 STAGING_PREFIX = "_staging/"
+
+log = structlog.get_logger(__name__)
 
 Progress = Callable[[int], None]
 """Called with the number of bytes just read (to drive a progress bar)."""
@@ -121,7 +125,11 @@ async def find_existing(s3: Any, bucket: str, dataset: str, sha256: str) -> Stor
 
 
 class MultipartWriter:
-    """Writes one object part by part; a small object becomes a single ``put_object``."""
+    """Writes one object part by part; a small object becomes a single ``put_object``.
+
+    Full parts are sent in the background while the caller goes on writing (and hashing) the
+    next one; at most ``PARTS_IN_FLIGHT`` parts are in flight.
+    """
 
     def __init__(
         self, s3: Any, bucket: str, key: str, part_size: int, metadata: dict[str, str]
@@ -136,6 +144,8 @@ class MultipartWriter:
         self.buffer = bytearray()
         self.size = 0
         self.sha256 = hashlib.sha256()
+        self._sending: list[asyncio.Task[None]] = []
+        self._next_part = 1
 
     async def write(self, data: bytes) -> None:
         self.sha256.update(data)
@@ -144,25 +154,31 @@ class MultipartWriter:
         while len(self.buffer) >= self.part_size:
             part = bytes(self.buffer[: self.part_size])
             del self.buffer[: self.part_size]
-            await self._upload_part(part)
+            await self._send(part)
 
-    async def _upload_part(self, data: bytes) -> None:
+    async def _send(self, data: bytes) -> None:
+        """Start sending ``data`` as the next part once fewer than the limit are in flight."""
+        await self._sent(keep=PARTS_IN_FLIGHT - 1)
         if self.upload_id is None:
             created = await self.s3.create_multipart_upload(
                 Bucket=self.bucket, Key=self.key, Metadata=self.metadata
             )
             self.upload_id = created["UploadId"]
-        if len(self.parts) >= MAX_PARTS:
+        if self._next_part > MAX_PARTS:
             raise UploadError(f"more than {MAX_PARTS} parts: raise the part size")
-        number = len(self.parts) + 1
+        number, self._next_part = self._next_part, self._next_part + 1
+        self._sending.append(asyncio.create_task(self._upload_part(self.upload_id, number, data)))
+
+    async def _upload_part(self, upload_id: str, number: int, data: bytes) -> None:
         answer = await self.s3.upload_part(
-            Bucket=self.bucket,
-            Key=self.key,
-            UploadId=self.upload_id,
-            PartNumber=number,
-            Body=data,
+            Bucket=self.bucket, Key=self.key, UploadId=upload_id, PartNumber=number, Body=data
         )
         self.parts.append({"PartNumber": number, "ETag": answer["ETag"]})
+
+    async def _sent(self, keep: int = 0) -> None:
+        """Wait until at most ``keep`` parts are in flight (a failure is raised here)."""
+        while len(self._sending) > keep:
+            await self._sending.pop(0)
 
     async def complete(self) -> str:
         """Finish the object; returns its ETag."""
@@ -172,17 +188,24 @@ class MultipartWriter:
             )
             return str(answer["ETag"]).strip('"')
         if self.buffer:
-            await self._upload_part(bytes(self.buffer))
+            await self._send(bytes(self.buffer))
             self.buffer.clear()
+        await self._sent()
         answer = await self.s3.complete_multipart_upload(
             Bucket=self.bucket,
             Key=self.key,
             UploadId=self.upload_id,
-            MultipartUpload={"Parts": self.parts},
+            MultipartUpload={"Parts": sorted(self.parts, key=lambda part: part["PartNumber"])},
         )
         return str(answer["ETag"]).strip('"')
 
     async def abort(self) -> None:
+        for sending in self._sending:
+            sending.cancel()
+        for sending in self._sending:
+            with contextlib.suppress(BaseException):
+                await sending
+        self._sending.clear()
         if self.upload_id is not None:
             await self.s3.abort_multipart_upload(
                 Bucket=self.bucket, Key=self.key, UploadId=self.upload_id
@@ -191,7 +214,10 @@ class MultipartWriter:
 
 
 async def _write_all(
-    writer: MultipartWriter, chunks: AsyncIterator[bytes], progress: Progress | None
+    writer: MultipartWriter,
+    chunks: AsyncIterator[bytes],
+    progress: Progress | None,
+    leftovers: Leftovers | None,
 ) -> str:
     """Stream ``chunks`` into ``writer``; aborts the multipart upload on any failure."""
     try:
@@ -202,24 +228,37 @@ async def _write_all(
                     progress(len(chunk))
         return await writer.complete()
     except BaseException:
-        with contextlib.suppress(ClientError, BotoCoreError):
+        try:
             await asyncio.shield(writer.abort())
+        except (ClientError, BotoCoreError):
+            _leave(leftovers, Leftover(writer.bucket, writer.key))
         raise
 
 
+def _leave(leftovers: Leftovers | None, leftover: Leftover) -> None:
+    if leftovers is not None:
+        leftovers.add(leftover)
+    else:
+        log.warning("left behind: S3 unreachable", key=leftover.key, upload_id=leftover.upload_id)
+
+
+async def _discard(s3: Any, bucket: str, key: str, leftovers: Leftovers | None) -> None:
+    """Delete the staging object (a no-op when it was never completed)."""
+    try:
+        await asyncio.shield(s3.delete_object(Bucket=bucket, Key=key))
+    except (ClientError, BotoCoreError):
+        _leave(leftovers, Leftover(bucket, key))
+
+
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
+    """The file's bytes; fails at the end when the file changed while it was read."""
+    before = await anyio.Path(path).stat()
     async with await anyio.open_file(path, "rb") as fh:
         while chunk := await fh.read(READ_SIZE):
             yield chunk
-
-
-async def file_sha256(path: Path, progress: Progress | None = None) -> str:
-    digest = hashlib.sha256()
-    async for chunk in _file_chunks(path):
-        digest.update(chunk)
-        if progress is not None:
-            progress(len(chunk))
-    return digest.hexdigest()
+    after = await anyio.Path(path).stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise UploadError(f"{path} changed while it was being uploaded; try again")
 
 
 async def upload_file(
@@ -230,25 +269,20 @@ async def upload_file(
     *,
     part_size: int,
     file_name: str | None = None,
-    hash_progress: Progress | None = None,
     progress: Progress | None = None,
+    leftovers: Leftovers | None = None,
 ) -> StoredObject:
-    """Upload a local file (hash first, then stream), or find its twin already stored."""
-    name = file_name or path.name
-    try:
-        sha256 = await file_sha256(path, hash_progress)
-        existing = await find_existing(s3, bucket, dataset, sha256)
-        if existing is not None:
-            return existing
-        key = object_key(dataset, sha256, name)
-        writer = MultipartWriter(s3, bucket, key, part_size, object_metadata(dataset, sha256, name))
-        etag = await _write_all(writer, _file_chunks(path), progress)
-    except (ClientError, BotoCoreError) as exc:
-        raise _storage_error(exc) from exc
-    if writer.sha256.hexdigest() != sha256:
-        await s3.delete_object(Bucket=bucket, Key=key)
-        raise UploadError(f"{path} changed while it was being uploaded; try again")
-    return StoredObject(dataset, bucket, key, sha256, writer.size, etag, deduplicated=False)
+    """Upload a local file, read once (see ``upload_stream``)."""
+    return await upload_stream(
+        s3,
+        bucket,
+        dataset,
+        file_name or path.name,
+        _file_chunks(path),
+        part_size=part_size,
+        progress=progress,
+        leftovers=leftovers,
+    )
 
 
 async def upload_stream(
@@ -260,30 +294,38 @@ async def upload_stream(
     *,
     part_size: int,
     progress: Progress | None = None,
+    leftovers: Leftovers | None = None,
 ) -> StoredObject:
-    """Upload a stream that can be read only once: staging key, then server-side copy."""
+    """Upload a stream read once: to a staging key while hashing, then a server-side copy to
+    the content-addressed key, or nothing more when that content is stored already."""
     name = safe_file_name(file_name)
     staging = f"{STAGING_PREFIX}{uuid.uuid4().hex}/{name}"
     writer = MultipartWriter(s3, bucket, staging, part_size, {"dataset": dataset})
     try:
-        await _write_all(writer, chunks, progress)
-        sha256 = writer.sha256.hexdigest()
         try:
+            await _write_all(writer, chunks, progress, leftovers)
+            sha256 = writer.sha256.hexdigest()
             existing = await find_existing(s3, bucket, dataset, sha256)
             if existing is not None:
                 return existing
             key = object_key(dataset, sha256, file_name)
             metadata = object_metadata(dataset, sha256, file_name)
-            etag = await _copy(s3, bucket, staging, key, writer.size, metadata)
+            etag = await _copy(s3, bucket, staging, key, writer.size, metadata, leftovers)
         finally:
-            await asyncio.shield(s3.delete_object(Bucket=bucket, Key=staging))
+            await _discard(s3, bucket, staging, leftovers)
     except (ClientError, BotoCoreError) as exc:
         raise _storage_error(exc) from exc
     return StoredObject(dataset, bucket, key, sha256, writer.size, etag, deduplicated=False)
 
 
 async def _copy(
-    s3: Any, bucket: str, source: str, target: str, size: int, metadata: dict[str, str]
+    s3: Any,
+    bucket: str,
+    source: str,
+    target: str,
+    size: int,
+    metadata: dict[str, str],
+    leftovers: Leftovers | None,
 ) -> str:
     """Server-side copy with new metadata: one call up to 5 GiB, a multipart copy beyond."""
     if size <= SINGLE_COPY_LIMIT:
@@ -314,8 +356,11 @@ async def _copy(
             Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
     except BaseException:
-        await asyncio.shield(
-            s3.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
-        )
+        try:
+            await asyncio.shield(
+                s3.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
+            )
+        except (ClientError, BotoCoreError):
+            _leave(leftovers, Leftover(bucket, target, upload_id))
         raise
     return str(done["ETag"]).strip('"')

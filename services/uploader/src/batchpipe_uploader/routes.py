@@ -68,7 +68,8 @@ async def create_upload(
     file_name: str | None = Query(default=None, description="file name (streamed body only)"),
 ) -> UploadResult:
     """Store a file in S3 under ``<dataset>/sha256=<hash>/<file name>``, streaming it with a
-    multipart upload. The same content stored twice is one object (``deduplicated: true``)."""
+    multipart upload (read once, hashed while sent). The same content stored twice is one
+    object (``deduplicated: true``)."""
     settings: UploaderSettings = request.app.state.settings
     s3 = request.app.state.s3
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -92,6 +93,7 @@ async def create_upload(
             path,
             part_size=settings.uploader_part_size,
             progress=meter.inc,
+            leftovers=request.app.state.leftovers,
         )
     else:
         if not dataset or not file_name:
@@ -114,6 +116,7 @@ async def create_upload(
             _body(request),
             part_size=settings.uploader_part_size,
             progress=meter.inc,
+            leftovers=request.app.state.leftovers,
         )
     try:
         stored: StoredObject = await coro

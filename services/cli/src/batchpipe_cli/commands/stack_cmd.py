@@ -46,7 +46,7 @@ def _print_table(rows: list[ComponentStatus]) -> None:
 def up(
     state_dir: StateDir = None,
     s3: Annotated[
-        str | None, typer.Option("--s3", help="S3 API server: moto (default) or seaweedfs")
+        str | None, typer.Option("--s3", help="S3 API server: seaweedfs (default) or moto")
     ] = None,
     sink_replicas: Annotated[
         int | None, typer.Option("--sink-replicas", min=1, help="pg-sink replicas to run")

@@ -56,8 +56,7 @@ async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: in
     from batchpipe_uploader.multipart import upload_file
 
     with _progress() as bar:
-        hashing = bar.add_task("sha256", total=size)
-        sending = bar.add_task("upload", total=size)
+        sending = bar.add_task("upload + sha256", total=size)
         async with s3_client(settings) as s3:
             return await upload_file(
                 s3,
@@ -65,7 +64,6 @@ async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: in
                 dataset,
                 path,
                 part_size=settings.uploader_part_size,
-                hash_progress=lambda n: bar.advance(hashing, n),
                 progress=lambda n: bar.advance(sending, n),
             )
 

@@ -29,6 +29,11 @@ DEFAULT_PORTS = {
     "seaweedfs_master": 29333,
     "seaweedfs_volume": 29080,
     "seaweedfs_filer": 29888,
+    # SeaweedFS's gRPC ports, set: its defaults (HTTP port + 10000) lie in the ephemeral range
+    "seaweedfs_master_grpc": 29334,
+    "seaweedfs_volume_grpc": 29081,
+    "seaweedfs_filer_grpc": 29889,
+    "seaweedfs_s3_grpc": 29001,
     "uploader": 8101,
     "s3_producer": 8102,
     "pg_sink": 8110,
@@ -70,7 +75,7 @@ class Secrets:
 class StackConfig:
     state_dir: Path
     ports: dict[str, int]
-    s3_backend: S3Backend = "moto"
+    s3_backend: S3Backend = "seaweedfs"
     data_partitions: int = 6
     dlq_partitions: int = 3
     sink_replicas: int = 1

@@ -1,15 +1,23 @@
-"""The S3 API server: moto's server by default, SeaweedFS when asked and ``weed`` is on PATH.
+"""The S3 API server: SeaweedFS by default (as in compose), moto's server with ``--s3 moto``.
 
-Clients reach it only through the endpoint URL with path-style addressing, so AWS S3 or any
-S3-compatible store works by changing settings. moto keeps objects in memory: they do not
-survive a restart of the S3 process (SeaweedFS keeps them on disk in the state folder).
+SeaweedFS (``weed server -s3``: master, volume server, filer and S3 gateway in one process)
+keeps objects, and unfinished multipart uploads, on disk in the state folder: they survive a
+restart. ``scripts/setup.sh`` builds its ``weed`` binary once per machine and links it as
+``.venvs/seaweedfs/weed``; ``BATCHPIPE_WEED`` or ``weed`` on PATH are used when that link is
+missing. moto (a mocking library) keeps everything in memory: a restart loses it all.
+
+Clients reach the server only through the endpoint URL with path-style addressing, so AWS S3
+or any S3-compatible store works by changing settings.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
+import urllib.request
+from pathlib import Path
 
 import boto3
 from botocore.config import Config
@@ -28,7 +36,25 @@ from batchpipe_cli.stack.process import (
 )
 from batchpipe_common.provision import ProvisionError
 from batchpipe_common.provision.bucket import ensure_bucket
-from batchpipe_common.settings import ServiceSettings
+from batchpipe_common.settings import REPO_ROOT, ServiceSettings
+
+SETUP_WEED = REPO_ROOT / ".venvs" / "seaweedfs" / "weed"
+
+
+def find_weed() -> Path:
+    """The SeaweedFS binary: ``BATCHPIPE_WEED``, the one setup built, or ``weed`` on PATH."""
+    override = os.environ.get("BATCHPIPE_WEED")
+    if override:
+        return Path(override)
+    if SETUP_WEED.exists():
+        return SETUP_WEED.resolve()
+    on_path = shutil.which("weed")
+    if on_path:
+        return Path(on_path)
+    raise StackError(
+        "s3: SeaweedFS is not built: run `scripts/setup.sh seaweedfs` (once per machine, "
+        "~5 min) or start the stack with `--s3 moto`"
+    )
 
 
 class S3Server(Component):
@@ -68,9 +94,7 @@ class S3Server(Component):
     def _argv(self) -> list[str]:
         if self.config.s3_backend == "moto":
             return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)]
-        weed = shutil.which("weed")
-        if not weed:
-            raise StackError("s3: --s3 seaweedfs needs the SeaweedFS `weed` binary on PATH")
+        weed = find_weed()
         s = self.config.secrets
         identities = {
             "identities": [
@@ -89,17 +113,28 @@ class S3Server(Component):
         s3_config.chmod(0o600)
         p = self.config.ports
         return [
-            weed,
+            str(weed),
             "server",
             f"-dir={self.home / 'data'}",
             "-ip=127.0.0.1",
             "-ip.bind=127.0.0.1",
             f"-master.port={p['seaweedfs_master']}",
+            f"-master.port.grpc={p['seaweedfs_master_grpc']}",
+            # as compose: 1 GiB volumes (deleted space is reclaimed volume by volume), as many
+            # as the free disk holds
+            "-master.volumeSizeLimitMB=1024",
+            "-volume.max=0",
             f"-volume.port={p['seaweedfs_volume']}",
+            f"-volume.port.grpc={p['seaweedfs_volume_grpc']}",
             "-filer",
             f"-filer.port={p['seaweedfs_filer']}",
+            f"-filer.port.grpc={p['seaweedfs_filer_grpc']}",
             "-s3",
             f"-s3.port={self.port}",
+            f"-s3.port.grpc={p['seaweedfs_s3_grpc']}",
+            # the S3 gateway's Iceberg and Lance catalogs listen on fixed ports by default
+            "-s3.port.iceberg=0",
+            "-s3.port.lance=0",
             f"-s3.config={s3_config}",
         ]
 
@@ -116,9 +151,27 @@ class S3Server(Component):
     def _answers(self) -> bool:
         try:
             self.client().list_buckets()  # type: ignore[attr-defined]
-            return True
         except (BotoCoreError, ClientError):
             return False
+        return self.config.s3_backend == "moto" or self._volumes_registered()
+
+    def _volumes_registered(self) -> bool:
+        """SeaweedFS's master knows every volume on disk: the S3 gateway answers before the
+        volume server has reported them, and reading an object of an unreported volume hangs."""
+        on_disk = len(list((self.home / "data").glob("*.dat")))
+        status_url = f"http://127.0.0.1:{self.config.ports['seaweedfs_master']}/dir/status"
+        try:
+            with urllib.request.urlopen(status_url, timeout=2) as answer:
+                topology = json.load(answer)["Topology"]
+        except (OSError, ValueError, KeyError):
+            return False
+        nodes = [
+            node
+            for center in topology.get("DataCenters") or []
+            for rack in center.get("Racks") or []
+            for node in rack.get("DataNodes") or []
+        ]
+        return bool(nodes) and sum(int(node.get("Volumes", 0)) for node in nodes) >= on_disk
 
     def ensure_bucket(self) -> bool:
         """The stack's bucket (``batchpipe_common.provision``); True when it was created."""
