@@ -195,3 +195,22 @@ def test_a_bad_row_costs_only_itself(bank: Contract, monkeypatch: pytest.MonkeyP
     # columns that passed the vectorized pass never meet their converter.
     assert calls["total_amount"] <= 20 + bad
     assert calls.get("transaction_count", 0) == calls.get("location", 0) == 0
+
+
+def test_typed_parquet_dates_are_dates_whatever_the_text_format(bank: Contract) -> None:
+    """A contract whose ``format`` describes text dates (``%d/%m/%Y``) still loads a Parquet
+    file that stores real dates: they are valid as they are, in both paths, ISO on the wire."""
+    columns = [
+        c.model_copy(update={"format": "%d/%m/%Y"}) if c.column_type.kind == "date" else c
+        for c in bank.columns
+    ]
+    contract = bank.model_copy(update={"columns": tuple(columns)})
+    sample = bank_sample(3_000, seed=30, plant=False)
+    data = as_parquet(sample)
+    fast, fast_writer = _run(contract, data, 1000, _parquet, True)
+    exact, _ = _run(contract, data, 1000, _parquet, False)
+
+    assert fast.messages == exact.messages
+    assert fast_writer.progress.rows_rejected == 0
+    assert fast_writer.progress.rows_valid == len(sample.good)
+    assert sorted(row[0] for row in fast.rows()) == sorted(v[0] for v in sample.good.values())

@@ -3,7 +3,9 @@
 pyarrow needs a seekable file (the footer is at the end), so the object is first spooled to a
 temporary file on local disk (``BATCHPIPE_PRODUCER_SPOOL_DIR``), which is deleted after the run.
 Each record batch is sliced into groups of ``row_limit`` rows whose columns are cast to text by
-Arrow and go through the same validator as CSV and JSON Lines.
+Arrow and go through the same validator as CSV and JSON Lines. A column the file stores as a
+date is already a valid date: its text is ISO, so the validator only checks its year, and the
+contract's ``format`` (which describes text) does not apply to it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from batchpipe_common.contracts import Contract
 from batchpipe_producer.chunks import BatchWriter
 from batchpipe_producer.errors import UnreadableSource
 from batchpipe_producer.validator import Validator
@@ -35,7 +38,7 @@ def _as_text(array: pa.Array) -> pa.Array:
     return pc.cast(array, pa.string())
 
 
-def _batches(path: Path, sources: list[str]) -> Iterator[pa.RecordBatch]:
+def _open(path: Path, sources: list[str]) -> pq.ParquetFile:
     try:
         parquet = pq.ParquetFile(path)
     except (pa.ArrowException, OSError) as exc:
@@ -44,17 +47,29 @@ def _batches(path: Path, sources: list[str]) -> Iterator[pa.RecordBatch]:
     missing = [s for s in sources if s not in names]
     if missing:
         raise UnreadableSource(f"wrong schema: missing column(s) {missing}; has {names}")
+    return parquet
+
+
+def _batches(parquet: pq.ParquetFile, sources: list[str]) -> Iterator[pa.RecordBatch]:
     try:
         yield from parquet.iter_batches(batch_size=BATCH_ROWS, columns=sources)
     except (pa.ArrowException, OSError) as exc:
         raise UnreadableSource(f"unreadable Parquet data: {exc}") from None
 
 
+def typed_dates(contract: Contract, schema: pa.Schema) -> frozenset[str]:
+    """The contract's ``date`` columns that the file stores as Arrow dates."""
+    return frozenset(
+        c.name
+        for c in contract.columns
+        if c.column_type.kind == "date" and pa.types.is_date(schema.field(c.source).type)
+    )
+
+
 def produce_parquet(
     stream: BinaryIO, writer: BatchWriter, spool_dir: Path | None, *, vectorized: bool = True
 ) -> None:
     contract = writer.identity.contract
-    sink = RowSink(writer, Validator(contract, csv=False, vectorized=vectorized))
     sources = [c.source for c in contract.columns]
     rows_read = 0
     limit = writer.row_limit
@@ -64,7 +79,11 @@ def produce_parquet(
         if spool.tell() == 0:
             raise UnreadableSource("empty object")
         writer.check_cancelled()
-        for batch in _batches(Path(spool.name), sources):
+        parquet = _open(Path(spool.name), sources)
+        dates = typed_dates(contract, parquet.schema_arrow)
+        validator = Validator(contract, csv=False, vectorized=vectorized, typed_dates=dates)
+        sink = RowSink(writer, validator)
+        for batch in _batches(parquet, sources):
             try:
                 text = [_as_text(batch.column(s)) for s in sources]
             except pa.ArrowException as exc:

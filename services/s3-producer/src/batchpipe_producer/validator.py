@@ -383,6 +383,12 @@ def _fast_moment(column: Column) -> FastCheck | None:
     return moment
 
 
+def _typed_date(values: pa.Array) -> tuple[pa.Array, None]:
+    """Dates a typed source (Parquet ``date32``/``date64``) holds, cast to text by Arrow: already
+    ISO; only a year outside 1000-9999 (which ``date`` cannot hold) goes to the converter."""
+    return _matches(values, _YEAR), None
+
+
 def fast_check(contract: Contract, column: Column) -> FastCheck | None:
     """The column's vectorized check, or None (then distinct values go to the converter)."""
     kind = column.column_type.kind
@@ -402,12 +408,19 @@ def fast_check(contract: Contract, column: Column) -> FastCheck | None:
 
 
 class ColumnRule:
-    """One column's vectorized pass and exact converter, applied to a block's values."""
+    """One column's vectorized pass and exact converter, applied to a block's values.
 
-    def __init__(self, contract: Contract, column: Column, *, csv: bool, fast: bool) -> None:
+    ``typed_date``: the source column is a typed date (Parquet), whose text is ISO whatever
+    the contract's ``format`` says (that describes text sources)."""
+
+    def __init__(
+        self, contract: Contract, column: Column, *, csv: bool, fast: bool, typed_date: bool
+    ) -> None:
         self.name = column.name
+        if typed_date:
+            column = column.model_copy(update={"format": None})
         self.convert = column_converter(contract, column, csv=csv)
-        self.fast = fast_check(contract, column) if fast else None
+        self.fast = (_typed_date if typed_date else fast_check(contract, column)) if fast else None
         self.trim = csv and contract.dialect.trim
         nulls = contract.null_values_of(column, csv=csv)
         self.nulls = pa.array(sorted(nulls), pa.string()) if nulls else None
@@ -481,9 +494,20 @@ class ColumnRule:
 class Validator:
     """Every column rule of a contract, in contract order, plus the reasons of a bad row."""
 
-    def __init__(self, contract: Contract, *, csv: bool, vectorized: bool = True) -> None:
+    def __init__(
+        self,
+        contract: Contract,
+        *,
+        csv: bool,
+        vectorized: bool = True,
+        typed_dates: frozenset[str] = frozenset(),
+    ) -> None:
+        """``typed_dates``: the ``date`` columns (by name) whose source values are typed dates."""
         self.contract = contract
-        self.rules = [ColumnRule(contract, c, csv=csv, fast=vectorized) for c in contract.columns]
+        self.rules = [
+            ColumnRule(contract, c, csv=csv, fast=vectorized, typed_date=c.name in typed_dates)
+            for c in contract.columns
+        ]
         self.width = len(self.rules)
         self.vectorized = vectorized
 
