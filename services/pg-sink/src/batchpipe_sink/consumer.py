@@ -32,7 +32,6 @@ from aiokafka.structs import ConsumerRecord, TopicPartition
 from batchpipe_common import db
 from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.kafka import manual_commit_consumer
-from batchpipe_common.logging import bound_batch
 from batchpipe_sink import metrics
 from batchpipe_sink.ledger import mark_loaded
 from batchpipe_sink.loader import Loader, PollOutcome
@@ -286,21 +285,13 @@ class SinkConsumer:
         )
         outcomes = [r for r in results if isinstance(r, PollOutcome)]
         for outcome in outcomes:
-            self._log_outcome(outcome)
+            outcome.log()
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]
         touched = sorted(set().union(*(o.batches for o in outcomes)))
         async with self._connection("marking batches loaded") as conn:
-            for row in await mark_loaded(conn, touched):
-                metrics.BATCHES_LOADED.inc()
-                with bound_batch(row["batch_id"]):
-                    log.info(
-                        "batch loaded",
-                        dataset=row["dataset"],
-                        rows_valid=row["rows_valid"],
-                        rows_rejected=row["rows_rejected"],
-                    )
+            await mark_loaded(conn, touched)
         self._pending = None
         for tp, offset in pending.offsets.items():
             self._uncommitted[tp] = max(offset, self._uncommitted.get(tp, 0))
@@ -313,16 +304,6 @@ class SinkConsumer:
             log.warning("test hook: exiting after the database commit, before offsets")
             os._exit(CRASH_EXIT_CODE)
         return outcome
-
-    @staticmethod
-    def _log_outcome(outcome: PollOutcome) -> None:
-        for batch_id in sorted(outcome.batches):
-            chunks = outcome.chunks_by_batch.get(batch_id, 0)
-            if chunks:
-                with bound_batch(batch_id):
-                    log.info("chunks applied", chunks=chunks, rows=outcome.rows_by_batch[batch_id])
-        if outcome.duplicates_skipped:
-            log.info("duplicate chunks skipped", chunks=outcome.duplicates_skipped)
 
     async def _flush_offsets(self, only: set[TopicPartition] | None = None) -> None:
         """Commit the offsets of applied batches (call with the lock held)."""
@@ -437,10 +418,7 @@ class SinkConsumer:
     async def mark_pending_batches(self) -> None:
         """Housekeeping: mark loaded any batch a crash left complete but unmarked."""
         async with self._connection("marking complete batches loaded") as conn:
-            for row in await mark_loaded(conn, None):
-                metrics.BATCHES_LOADED.inc()
-                with bound_batch(row["batch_id"]):
-                    log.info("batch loaded", dataset=row["dataset"])
+            await mark_loaded(conn, None)
 
 
 def _is_postgres_error(exc: BaseException) -> bool:

@@ -13,7 +13,13 @@ from typing import Any, Literal
 
 import asyncpg
 import orjson
+import structlog
 from pydantic import BaseModel
+
+from batchpipe_common.logging import bound_batch
+from batchpipe_sink import metrics
+
+log = structlog.get_logger(__name__)
 
 # The batch ids go into the view as a restriction, so PostgreSQL reads only their rows
 # (primary-key lookups in batches, chunks and rejects), however long the ledger grows.
@@ -71,12 +77,23 @@ class BatchView(BaseModel):
 async def mark_loaded(
     conn: asyncpg.Connection, batch_ids: list[str] | None
 ) -> list[asyncpg.Record]:
-    """Mark the given batches (all loading ones when None) loaded where they reconcile."""
+    """Mark the given batches (all loading ones when None) loaded where they reconcile; each
+    is counted and logged once, when it becomes loaded."""
     if batch_ids is None:
         batch_ids = [r["batch_id"] for r in await conn.fetch(_LOADING)]
     if not batch_ids:
         return []
-    return list(await conn.fetch(_MARK_LOADED, batch_ids))
+    marked = list(await conn.fetch(_MARK_LOADED, batch_ids))
+    for row in marked:
+        metrics.BATCHES_LOADED.inc()
+        with bound_batch(row["batch_id"]):
+            log.info(
+                "batch loaded",
+                dataset=row["dataset"],
+                rows_valid=row["rows_valid"],
+                rows_rejected=row["rows_rejected"],
+            )
+    return marked
 
 
 def _json(value: object) -> dict[str, Any] | None:

@@ -25,6 +25,7 @@ import asyncpg
 import orjson
 import structlog
 
+from batchpipe_common.logging import bound_batch
 from batchpipe_sink import metrics
 from batchpipe_sink.csv_records import field_of, split_records
 from batchpipe_sink.messages import Chunk, DeadLetterMessage, Malformed, ManifestMessage, Message
@@ -98,6 +99,15 @@ class PollOutcome:
     batches: set[str] = field(default_factory=set)
     rows_by_batch: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     chunks_by_batch: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def log(self) -> None:
+        for batch_id in sorted(self.batches):
+            chunks = self.chunks_by_batch.get(batch_id, 0)
+            if chunks:
+                with bound_batch(batch_id):
+                    log.info("chunks applied", chunks=chunks, rows=self.rows_by_batch[batch_id])
+        if self.duplicates_skipped:
+            log.info("duplicate chunks skipped", chunks=self.duplicates_skipped)
 
 
 def _reason(exc: Exception) -> dict[str, object]:
