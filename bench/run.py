@@ -472,11 +472,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.tiny:
         args.rows, args.reps, args.insert_rows, args.scaling = 2_000, 1, 500, [1_000, 2_000]
         args.history, args.history_batch = [2_000, 5_000], 1_000
-    command = "make bench" if not args.tiny else "python -m bench.run --tiny"
+    given = sys.argv[1:] if argv is None else argv
+    command = " ".join(["python -m bench.run", *given]) if given else "make bench"
     page = args.out / "benchmarks.md"
     if not args.only_history:
         write_report(run(args), machine(), args.out, command)
-    label = command if not args.only_history else " ".join(["python -m bench.run", *sys.argv[1:]])
+    label = command
 
     def write_section(points: list[Point]) -> None:
         section = history_section(points, label)
