@@ -376,6 +376,7 @@ def run(args: argparse.Namespace) -> list[Measure]:
         stages: tuple[tuple[str, int, Stage], ...] = (
             ("batchpipe sink alone, 1 replica", 1, stage_sink_alone),
             ("batchpipe sink alone, 2 replicas", 2, stage_sink_alone),
+            ("batchpipe sink alone, 3 replicas", 3, stage_sink_alone),
             ("batchpipe end to end, 1 replica", 1, stage_end_to_end),
             ("batchpipe end to end, 2 replicas", 2, stage_end_to_end),
             ("batchpipe end to end + dbt build", 1, stage_with_dbt),
