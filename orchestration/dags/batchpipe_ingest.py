@@ -64,6 +64,21 @@ HTTP_RETRIES: Retries = {
     "max_retry_delay": timedelta(minutes=2),
 }
 PRODUCER_TIMEOUT = timedelta(hours=2)
+
+
+# rescheduled pokes: the first after ~2 s (a 1M-row run takes a few seconds), then twice as
+# long each time up to a minute (each poke is a task launch: a two-hour run stays cheap)
+class Pokes(TypedDict):
+    poke_interval: float
+    exponential_backoff: bool
+    max_wait: timedelta
+
+
+SOON_THEN_SELDOM: Pokes = {
+    "poke_interval": 2,
+    "exponential_backoff": True,
+    "max_wait": timedelta(minutes=1),
+}
 # how often a model's deferred watcher looks at the dbt build's progress (Cosmos: 10 s); the
 # dbt stage ends at most this long after the build
 WATCHER_POKE_INTERVAL = 2
@@ -200,9 +215,9 @@ def batchpipe_ingest() -> None:
         return {"batch_id": run["batch_id"], "s3_uri": s3_uri, "upload": uploaded}
 
     @task.sensor(
-        poke_interval=5,
         timeout=PRODUCER_TIMEOUT.total_seconds(),
         mode="reschedule",
+        **SOON_THEN_SELDOM,
         **HTTP_RETRIES,
     )
     def wait_for_producer(run: dict[str, Any]) -> PokeReturnValue:
@@ -220,7 +235,7 @@ def batchpipe_ingest() -> None:
         log.info("producer run %s is %s: %s", run["batch_id"], state, status.get("progress"))
         return PokeReturnValue(is_done=False)
 
-    @task.sensor(poke_interval=5, timeout=600, mode="reschedule")
+    @task.sensor(timeout=600, mode="reschedule", **SOON_THEN_SELDOM)
     def wait_for_ledger(manifest: dict[str, Any]) -> PokeReturnValue:
         ledger = read_ledger(config.WAREHOUSE_CONN_ID, manifest["batch_id"])
         if ledger is None:

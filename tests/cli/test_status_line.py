@@ -56,3 +56,28 @@ def test_live_status_draws_the_line_on_a_terminal(monkeypatch: pytest.MonkeyPatc
     with ACTIVITY.starting("postgres"), console_module.live_status():
         ACTIVITY.note("waiting for postgres: connection refused")
     assert "starting postgres (0s): waiting for postgres: connection refused" in screen.getvalue()
+
+
+def test_components_started_at_once_are_each_shown_with_their_own_wait() -> None:
+    import threading
+
+    activity = Activity()
+    noted = threading.Barrier(2)
+    with activity.starting("kafka"):
+        activity.note("waiting for kafka: refused")
+
+        def other() -> None:
+            with activity.starting("s3"):
+                activity.note("waiting for s3: listing failed")
+                noted.wait()
+                noted.wait()  # the main thread reads the line in between
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        noted.wait()
+        line = activity.describe()
+        noted.wait()
+        thread.join()
+        assert "starting kafka" in line and "waiting for kafka: refused" in line
+        assert "starting s3" in line and "waiting for s3: listing failed" in line
+        assert activity.describe().count("starting") == 1, "s3 is gone once it is up"

@@ -27,6 +27,7 @@ exec weed server \
     -ip=seaweedfs \
     -ip.bind=0.0.0.0 \
     -master.volumeSizeLimitMB=1024 \
+    -master.telemetry=false \
     -volume.max=0 \
     -s3 \
     -s3.port=8333 \

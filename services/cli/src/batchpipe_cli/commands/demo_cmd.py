@@ -22,7 +22,7 @@ DAG_PARSE_TIMEOUT = 300.0
 
 
 def _start_everything(config: StackConfig) -> None:
-    from batchpipe_cli.commands.airflow_cmd import ensure_airflow
+    from batchpipe_cli.airflow.standalone import AirflowStandalone
     from batchpipe_cli.console import console, fail, live_status, step
     from batchpipe_cli.stack import manager
     from batchpipe_cli.stack.process import StackError
@@ -31,13 +31,11 @@ def _start_everything(config: StackConfig) -> None:
     missing = [s.module for s in SERVICE_SPECS if not s.installed()]
     if missing:
         fail(f"the services are not installed in this environment: {', '.join(missing)}")
-    console.rule("stack")
+    console.rule("stack and airflow")
     try:
         with live_status():
-            manager.up(config, report=step)
-        console.rule("airflow")
-        with live_status():
-            ensure_airflow(config)
+            # Airflow needs only the servers: it starts beside the services
+            manager.up(config, report=step, alongside=[AirflowStandalone(config)])
     except StackError as exc:
         fail(str(exc))
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from batchpipe_cli.stack.activity import ACTIVITY
 from batchpipe_cli.stack.component import Component, ComponentStatus
@@ -16,6 +18,7 @@ from batchpipe_cli.stack.s3 import S3Server
 from batchpipe_cli.stack.services import SERVICE_SPECS, Service, service_components
 
 Report = Callable[[str], None]
+_REPORT_LOCK = threading.Lock()
 
 
 def servers(config: StackConfig) -> list[Component]:
@@ -42,8 +45,12 @@ def up(
     s3_backend: S3Backend | None = None,
     sink_replicas: int | None = None,
     with_services: bool = True,
+    alongside: Sequence[Component] = (),
 ) -> list[ComponentStatus]:
-    """Start what is not running, wait for each to be ready. Running parts are left alone."""
+    """Start what is not running, wait for each to be ready. Running parts are left alone.
+
+    The servers start at once, then the services at once, with ``alongside`` (components that
+    need only the servers, such as Airflow for ``batchpipe demo``)."""
     if s3_backend and s3_backend != config.s3_backend:
         S3Server(config).stop()
         config.s3_backend = s3_backend
@@ -53,15 +60,32 @@ def up(
         config.sink_replicas = sink_replicas
     config.services_enabled = with_services
     _prepare(config)
-    parts = servers(config) + (service_components(config) if with_services else [])
-    for part in parts:
+    services: list[Component] = list(service_components(config)) if with_services else []
+    groups = [servers(config), [*services, *alongside]]
+    for group in groups:  # the services need the servers; within a group, all start at once
+        _start_together(group, report)
+    if with_services:
+        _stop_extra_sink_replicas(config, report)
+    return [p.status() for group in groups for p in group]
+
+
+def _start_together(parts: list[Component], report: Report) -> None:
+    """``ensure_up`` of each part in its own thread; the first failure is raised once every
+    part has finished (a half-started stack is left as it is, as a sequential start would)."""
+
+    def start(part: Component) -> None:
         with ACTIVITY.starting(part.name):
             started = part.ensure_up()
             took = f" in {ACTIVITY.elapsed():.1f}s" if started else ""
-        report(f"{part.name}: {'started' + took if started else 'already running'}")
-    if with_services:
-        _stop_extra_sink_replicas(config, report)
-    return [p.status() for p in parts]
+        with _REPORT_LOCK:
+            report(f"{part.name}: {'started' + took if started else 'already running'}")
+
+    if not parts:
+        return
+    with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack-up") as pool:
+        futures = [pool.submit(start, part) for part in parts]
+    for future in futures:
+        future.result()
 
 
 def scale_sink(config: StackConfig, replicas: int, report: Report) -> list[ComponentStatus]:

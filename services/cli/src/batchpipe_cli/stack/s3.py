@@ -123,9 +123,14 @@ class S3Server(Component):
             # as compose: 1 GiB volumes (deleted space is reclaimed volume by volume), as many
             # as the free disk holds
             "-master.volumeSizeLimitMB=1024",
+            # one master: its raft election need not wait 10 s; no usage reports sent out
+            "-master.electionTimeout=1s",
+            "-master.telemetry=false",
             "-volume.max=0",
             f"-volume.port={p['seaweedfs_volume']}",
             f"-volume.port.grpc={p['seaweedfs_volume_grpc']}",
+            # stop at once: the stack stops its clients first, nobody needs the 10 s of notice
+            "-volume.preStopSeconds=0",
             "-filer",
             f"-filer.port={p['seaweedfs_filer']}",
             f"-filer.port.grpc={p['seaweedfs_filer_grpc']}",
