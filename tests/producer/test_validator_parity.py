@@ -214,3 +214,37 @@ def test_typed_parquet_dates_are_dates_whatever_the_text_format(bank: Contract) 
     assert fast_writer.progress.rows_rejected == 0
     assert fast_writer.progress.rows_valid == len(sample.good)
     assert sorted(row[0] for row in fast.rows()) == sorted(v[0] for v in sample.good.values())
+
+
+MOMENTS = {
+    "date": ["2022-01-31", "2024-02-29", "2023-02-29", "2022-04-31", "2022-00-10", "2022-01-00",
+             "0999-12-31", "2022-1-31", "2022-01-31 ", "20220131", ""],
+    "timestamp": ["2022-01-31T13:05:00", "2023-02-29T00:00:00", "2022-01-31T24:00:00",
+                  "2022-01-31T23:60:00", "2022-01-31T23:59:60", "2022-01-31 13:05:00",
+                  "2022-01-31T13:05", "2022-01-31T13:05:00+01:00", "2022-01-31"],
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", list(MOMENTS))
+def test_iso_moments_the_fast_pass_accepts_are_what_the_converter_accepts_unchanged(
+    kind: str,
+) -> None:
+    """The vectorized ISO check never accepts what the exact converter refuses or rewrites
+    (Arrow's own parser rolls 2023-02-29 over to March 1st: that must not get through)."""
+    import pyarrow as pa
+
+    contract = parse_contract(
+        f"name: m\nversion: 1\nformat: csv\ncolumns:\n  - {{source: v, name: v, type: {kind}}}\n"
+        "raw_table: raw.m\ntopic: m\n"
+    )
+    (column,) = contract.columns
+    fast = validator_module.fast_check(contract, column)
+    convert = validator_module.column_converter(contract, column, csv=True)
+    assert fast is not None
+    values = MOMENTS[kind]
+    ok, wire = fast(pa.array(values, pa.string()))
+    assert wire is None
+    for value, accepted in zip(values, ok.to_pylist(), strict=True):
+        if accepted:
+            assert convert(value) == value, value
+    assert ok.to_pylist()[0], "the plain ISO value takes the fast pass"

@@ -53,6 +53,7 @@ _NEEDS_QUOTING = '[",\\r\\n\\x00]'
 _CANONICAL_INT = r"0|-?[1-9]\d{0,17}"
 _FLOAT_SYNTAX = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?"
 _YEAR = r"[1-9]\d{3}-.*"
+_ISO_DATE = r"[1-9]\d{3}-\d\d-\d\d"
 
 
 def quote_text(value: str) -> str:
@@ -372,6 +373,24 @@ def _fast_moment(column: Column) -> FastCheck | None:
     if kind == "timestamptz" or set(re.findall("%(.)", fmt)) - set("YmdHMS"):
         return None
     iso = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
+    if fmt == iso:  # the usual case: a value in the exact ISO shape that parses is its wire form
+        shape = _ISO_DATE if kind == "date" else _ISO_DATE + r"T\d\d:\d\d:\d\d"
+        placeholder = "2000-01-01" if kind == "date" else "2000-01-01T00:00:00"
+
+        def iso_moment(values: pa.Array) -> tuple[pa.Array, None]:
+            shaped = pc.fill_null(_matches(values, shape), False)
+            usable = pc.if_else(shaped, values, placeholder)
+            parsed = pc.strptime(usable, format=fmt, unit="s", error_is_null=True)
+            # Arrow rolls an impossible date over (2023-02-29 is 2023-03-01): a date is kept
+            # when its day is still the one written; a timestamp when it writes back the same
+            if kind == "date":
+                day = pc.cast(pc.utf8_slice_codeunits(usable, 8, 10), pa.int64())
+                same = pc.equal(pc.day(parsed), day)
+            else:
+                same = pc.equal(pc.strftime(parsed, format=iso), usable)
+            return pc.and_(shaped, pc.fill_null(same, False)), None
+
+        return iso_moment
 
     def moment(values: pa.Array) -> tuple[pa.Array, pa.Array]:
         parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
