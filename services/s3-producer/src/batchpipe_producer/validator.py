@@ -53,7 +53,6 @@ _NEEDS_QUOTING = '[",\\r\\n\\x00]'
 _CANONICAL_INT = r"0|-?[1-9]\d{0,17}"
 _FLOAT_SYNTAX = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d{1,3})?"
 _YEAR = r"[1-9]\d{3}-.*"
-_ISO_DATE = r"[1-9]\d{3}-\d\d-\d\d"
 
 
 def quote_text(value: str) -> str:
@@ -365,39 +364,49 @@ def _fast_double(column: Column) -> FastCheck:
     return double
 
 
+_WIDTH = {"Y": 4, "m": 2, "d": 2, "H": 2, "M": 2, "S": 2}
+_PART = {"Y": pc.year, "m": pc.month, "d": pc.day, "H": pc.hour, "M": pc.minute, "S": pc.second}
+
+
 def _fast_moment(column: Column) -> FastCheck | None:
-    """Values exactly as ``format`` (of plain numeric codes) writes them: Arrow parses them,
-    writes them back, and keeps those that come back unchanged, in their ISO wire form."""
+    """Values in the exact shape ``format`` (of plain numeric codes) writes: Arrow parses them,
+    and keeps those whose every written part (year, month, day, hour...) is the one parsed
+    (Arrow rolls an impossible moment over: 2023-02-29 becomes 2023-03-01, 23:60 the next
+    hour). Their wire form is ISO: the value itself when ``format`` is ISO."""
     kind = column.column_type.kind
     fmt = column.format or ("%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S")
-    if kind == "timestamptz" or set(re.findall("%(.)", fmt)) - set("YmdHMS"):
+    codes = re.findall("%(.)", fmt)
+    if kind == "timestamptz" or set(codes) - set(_WIDTH) or len(set(codes)) != len(codes):
+        return None
+    if not fmt.isascii():
         return None
     iso = "%Y-%m-%d" if kind == "date" else "%Y-%m-%dT%H:%M:%S"
-    if fmt == iso:  # the usual case: a value in the exact ISO shape that parses is its wire form
-        shape = _ISO_DATE if kind == "date" else _ISO_DATE + r"T\d\d:\d\d:\d\d"
-        placeholder = "2000-01-01" if kind == "date" else "2000-01-01T00:00:00"
+    shape, parts, at = [], [], 0  # the value's regex; where each code's digits sit in it
+    for piece in (p for p in re.split("(%.)", fmt) if p):
+        if piece.startswith("%"):
+            width = _WIDTH[piece[1]]
+            shape.append(r"[1-9]\d{3}" if piece[1] == "Y" else r"\d\d")
+            parts.append((_PART[piece[1]], at, at + width))
+            at += width
+        else:
+            shape.append(re.escape(piece))
+            at += len(piece)
+    pattern = "".join(shape)
+    placeholder = datetime(2000, 1, 1).strftime(fmt)
 
-        def iso_moment(values: pa.Array) -> tuple[pa.Array, None]:
-            shaped = pc.fill_null(_matches(values, shape), False)
-            usable = pc.if_else(shaped, values, placeholder)
-            parsed = pc.strptime(usable, format=fmt, unit="s", error_is_null=True)
-            # Arrow rolls an impossible date over (2023-02-29 is 2023-03-01): a date is kept
-            # when its day is still the one written; a timestamp when it writes back the same
-            if kind == "date":
-                day = pc.cast(pc.utf8_slice_codeunits(usable, 8, 10), pa.int64())
-                same = pc.equal(pc.day(parsed), day)
-            else:
-                same = pc.equal(pc.strftime(parsed, format=iso), usable)
-            return pc.and_(shaped, pc.fill_null(same, False)), None
-
-        return iso_moment
-
-    def moment(values: pa.Array) -> tuple[pa.Array, pa.Array]:
-        parsed = pc.strptime(values, format=fmt, unit="s", error_is_null=True)
-        wire = pc.strftime(parsed, format=iso)
-        same = pc.equal(pc.strftime(parsed, format=fmt), values)
-        ok = pc.and_(pc.fill_null(same, False), _matches(pc.fill_null(wire, ""), _YEAR))
-        return ok, wire
+    def moment(values: pa.Array) -> tuple[pa.Array, pa.Array | None]:
+        shaped = pc.fill_null(_matches(values, pattern), False)
+        usable = pc.if_else(shaped, values, placeholder)
+        parsed = pc.strptime(usable, format=fmt, unit="s", error_is_null=True)
+        ok = pc.and_(shaped, pc.is_valid(parsed))
+        for part, begin, end in parts:
+            written = pc.cast(pc.utf8_slice_codeunits(usable, begin, end), pa.int64())
+            ok = pc.and_(ok, pc.fill_null(pc.equal(part(parsed), written), False))
+        if fmt == iso:
+            return ok, None
+        if kind == "date":
+            return ok, pc.cast(pc.cast(parsed, pa.date32()), pa.string())
+        return ok, pc.strftime(parsed, format=iso)
 
     return moment
 
