@@ -6,7 +6,8 @@
 1. the **vectorized pass** (Arrow compute over the whole column) marks the values that are
    valid *and* already in their wire form (see docs/wire-format.md): null markers, canonical
    integers, plain decimals within bounds, allowed text without characters that need quoting,
-   ISO timestamps that round-trip...; it is *sufficient*, never decisive: it only accepts;
+   dates and timestamps in the exact shape of their format...; it is *sufficient*, never
+   decisive: it only accepts;
 2. every other value goes through the **exact per-value converter** (the rules and the reasons
    live there, once), called once per distinct value: it either gives the wire form (``+5``
    is ``5``, ``31/01/2024`` is ``2024-01-31``) or fails;
