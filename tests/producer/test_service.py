@@ -160,6 +160,28 @@ async def test_file_level_outcomes(
         assert status["manifest"] is None
 
 
+async def test_many_dead_letters_are_all_within_the_manifest_offsets(
+    uploader: httpx.AsyncClient, producer: httpx.AsyncClient, endpoints: EndpointSettings
+) -> None:
+    """Dead letters go out as record batches (several per submission of 256, several
+    submissions): the manifest's DLQ offsets still cover every one of them, each once."""
+    rows = [
+        f"2023-01-{1 + i % 28:02d},RETAIL,Pune,{'abc' if i % 3 else '10.50'},{i}"
+        for i in range(3000)
+    ]
+    data = HEADER + ("\n".join(rows) + "\n").encode()
+    stored = await upload_bytes(uploader, data, "many-bad.csv")
+    status = await run_to_end(producer, str(stored["s3_uri"]))
+    assert status["state"] == "succeeded", status
+    manifest = Manifest.model_validate(status["manifest"])
+    bad = [i + 1 for i in range(3000) if i % 3]
+    assert (manifest.rows_valid, manifest.rows_rejected) == (1000, len(bad))
+
+    _rows, _keys, letters = await _batch_rows(endpoints, manifest)
+    assert sorted(d["source_row"] for d in letters) == bad  # type: ignore[type-var]
+    assert {str(d["raw_line"]).split(",")[3] for d in letters} == {"abc"}
+
+
 async def test_unknown_dataset_and_object(producer: httpx.AsyncClient) -> None:
     missing = await producer.post(
         "/v1/runs", json={"s3_uri": "s3://batchpipe-raw/nope/x.csv", "dataset": "bank_transactions"}

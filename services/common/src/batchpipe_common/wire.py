@@ -112,7 +112,7 @@ class DeadLetter(BaseModel):
     errors: list[FieldError]
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(self.model_dump(mode="json"))
+        return self.model_dump_json().encode()
 
 
 def truncate_raw(raw: bytes | str) -> tuple[str, bool]:

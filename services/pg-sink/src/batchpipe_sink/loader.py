@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,8 +24,10 @@ from typing import Any
 import asyncpg
 import orjson
 import structlog
+from pydantic import TypeAdapter
 
 from batchpipe_common.logging import bound_batch
+from batchpipe_common.wire import FieldError
 from batchpipe_sink import metrics
 from batchpipe_sink.csv_records import field_of, split_records
 from batchpipe_sink.messages import Chunk, DeadLetterMessage, Malformed, ManifestMessage, Message
@@ -37,6 +39,8 @@ REFUSED_VALUE_ERRORS: tuple[type[Exception], ...] = (
     asyncpg.exceptions.IntegrityConstraintViolationError,
 )
 """SQLSTATE classes 22 and 23: PostgreSQL refused a value of the stream, not the server."""
+
+_ERRORS = TypeAdapter(list[FieldError])
 
 _CONTEXT_COLUMN = re.compile(r"column (\w+):")
 
@@ -82,7 +86,7 @@ class RejectRow:
     source_uri: str
     source_row: int
     raw_line: str | None
-    errors: list[dict[str, object]]
+    errors: list[FieldError]
 
 
 @dataclass
@@ -110,11 +114,11 @@ class PollOutcome:
             log.info("duplicate chunks skipped", chunks=self.duplicates_skipped)
 
 
-def _reason(exc: Exception) -> dict[str, object]:
+def _reason(exc: Exception) -> FieldError:
     context = getattr(exc, "context", None) or ""
     match = _CONTEXT_COLUMN.search(context)
     column = getattr(exc, "column_name", None) or (match.group(1) if match else None)
-    return {"column": column, "value": None, "reason": str(exc)}
+    return FieldError(column=column, value=None, reason=str(exc))
 
 
 async def _stream(bodies: Sequence[memoryview]) -> AsyncIterator[memoryview]:
@@ -283,7 +287,7 @@ class Loader:
             if source_row is None:
                 # the line does not parse; keep it under a position no real row can have
                 source_row = -(chunk.headers.chunk_seq * 1_000_000 + index + 1)
-                errors.append({"column": "_source_row", "value": None, "reason": "unreadable"})
+                errors.append(FieldError(column="_source_row", value=None, reason="unreadable"))
             rows.append(
                 RejectRow(
                     batch_id=chunk.headers.batch_id,
@@ -337,7 +341,7 @@ class Loader:
             source_uri=letter.source_uri,
             source_row=letter.source_row,
             raw_line=letter.raw_line,
-            errors=[e.model_dump(mode="json") for e in letter.errors],
+            errors=letter.errors,
         )
 
     async def _insert_rejects(
@@ -353,15 +357,16 @@ class Loader:
             [r.source_uri for r in rejects],
             [r.source_row for r in rejects],
             [_without_nul(r.raw_line) for r in rejects],
-            [orjson.dumps(_without_nul(r.errors)).decode() for r in rejects],
+            [_errors_json(r.errors) for r in rejects],
         )
-        for row in inserted:
-            outcome.batches.add(row["batch_id"])
-            if row["stage"] == "sink":
-                outcome.sink_rejects += 1
+        counts = Counter((row["dataset"], row["stage"]) for row in inserted)
+        outcome.batches.update(row["batch_id"] for row in inserted)
+        for (dataset, stage), count in counts.items():
+            if stage == "sink":
+                outcome.sink_rejects += count
             else:
-                outcome.producer_rejects += 1
-            metrics.REJECTS.labels(row["dataset"], row["stage"]).inc()
+                outcome.producer_rejects += count
+            metrics.REJECTS.labels(dataset, stage).inc(count)
 
     @staticmethod
     async def _upsert_manifest(conn: asyncpg.Connection, message: ManifestMessage) -> None:
@@ -381,6 +386,14 @@ class Loader:
             orjson.dumps(m.dlq.model_dump(mode="json")).decode(),
             m.produced_at,
         )
+
+
+def _errors_json(errors: list[FieldError]) -> str:
+    """A reject's errors as JSON (one pydantic call: this runs once per bad row)."""
+    text = _ERRORS.dump_json(errors)
+    if b"\\u0000" in text:  # rare; PostgreSQL's jsonb cannot hold it
+        return orjson.dumps(_without_nul([e.model_dump() for e in errors])).decode()
+    return text.decode()
 
 
 def _without_nul(value: Any) -> Any:

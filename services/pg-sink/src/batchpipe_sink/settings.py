@@ -24,7 +24,7 @@ class SinkSettings(EndpointSettings, TopicSettings):
     )
     sink_group_id: str = Field(default="batchpipe-pg-sink", min_length=1)
     sink_poll_max_records: int = Field(
-        default=200, ge=1, description="most messages (chunks) in one transaction"
+        default=5000, ge=1, description="most messages in one transaction"
     )
     sink_poll_max_bytes: int = Field(
         default=16 * 1024 * 1024,

@@ -5,7 +5,11 @@ The parsing thread hands messages to ``ThreadOutbox.submit``, which returns at o
 order (each ``send_many`` waits for the one before), so the parser keeps parsing while the loop
 compresses and sends. ``KafkaSender`` waits for a free slot before each send: with at most
 ``max_in_flight`` unacknowledged messages (each under the chunk byte cap), plus the handoff
-window, memory stays bounded whatever the size of the object. The last offset written to each
+window, memory stays bounded whatever the size of the object. Dead letters are many and small:
+a submission of them (up to 256, one topic) goes out as record batches to one partition
+(``send_batch``), not one accumulator entry and one key hash per letter, which cost ~30 us of
+the event loop each. A letter's partition carries no meaning: the sink keys rejects by
+(batch, source row), whatever partition they come from. The last offset written to each
 partition is recorded from the send results for the manifest.
 """
 
@@ -16,16 +20,17 @@ import threading
 from concurrent.futures import Future
 
 from aiokafka import AIOKafkaProducer
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.producer.message_accumulator import BatchBuilder
 from aiokafka.structs import RecordMetadata
 
 from batchpipe_producer.chunks import MessageKind, OutMessage
 
 HANDOFF_WINDOW = 4
 """Submissions (a chunk, or up to 256 dead letters) the parser may be ahead of the loop."""
-DEAD_LETTERS_IN_FLIGHT = 1024
-"""Unacknowledged dead letters at most: a slot each, apart from the chunks' ``max_in_flight``
-(a dead letter is small: its raw line is cut at 4 KiB), so that a file with many bad rows is
-not held to ``max_in_flight`` small messages per broker round trip."""
+DEAD_LETTER_BATCHES_IN_FLIGHT = 16
+"""Unacknowledged record batches of dead letters at most (each holds at most one submission's
+letters of one partition), apart from the chunks' ``max_in_flight``."""
 
 
 class SendFailed(Exception):
@@ -37,29 +42,86 @@ class KafkaSender:
         self._producer = producer
         self._slots: dict[MessageKind, asyncio.Semaphore] = {
             "chunk": asyncio.Semaphore(max_in_flight),
-            "dead_letter": asyncio.Semaphore(DEAD_LETTERS_IN_FLIGHT),
+            "dead_letter": asyncio.Semaphore(DEAD_LETTER_BATCHES_IN_FLIGHT),
         }
+        self._partitioner = DefaultPartitioner()
+        self._partitions: dict[str, list[int]] = {}
         self._pending: set[asyncio.Future[RecordMetadata]] = set()
         self.error: BaseException | None = None
         self.last_offsets: dict[MessageKind, dict[int, int]] = {"chunk": {}, "dead_letter": {}}
 
     async def send_many(self, messages: list[OutMessage]) -> None:
+        letters = [m for m in messages if m.kind == "dead_letter"]
         for message in messages:
-            if self.error is not None:
-                raise SendFailed(f"sending to Kafka failed: {self.error}") from self.error
-            slots = self._slots[message.kind]
-            await slots.acquire()
-            try:
-                future = await self._producer.send(
-                    message.topic, message.value, key=message.key, headers=message.headers
-                )
-            except BaseException:
-                slots.release()
-                raise
-            self._pending.add(future)
-            future.add_done_callback(lambda f, kind=message.kind: self._done(kind, f))
+            if message.kind == "chunk":
+                await self._send(message)
+        if letters:
+            await self._send_letters(letters)
 
-    def _done(self, kind: MessageKind, future: asyncio.Future[RecordMetadata]) -> None:
+    def _check(self) -> None:
+        if self.error is not None:
+            raise SendFailed(f"sending to Kafka failed: {self.error}") from self.error
+
+    async def _send(self, message: OutMessage) -> None:
+        self._check()
+        slots = self._slots[message.kind]
+        await slots.acquire()
+        try:
+            future = await self._producer.send(
+                message.topic, message.value, key=message.key, headers=message.headers
+            )
+        except BaseException:
+            slots.release()
+            raise
+        self._track(message.kind, future, 1)
+
+    async def _send_letters(self, letters: list[OutMessage]) -> None:
+        """The submission's letters in record batches to one partition, the one ``send`` would
+        pick for the first letter's key; a full batch is sent and a new one begun."""
+        first = letters[0]
+        where = (first.topic, await self._partition(first.topic, first.key))
+        batch = self._producer.create_batch()
+        for letter in letters:
+            if not self._append(batch, letter):
+                await self._send_batch(where, batch)
+                batch = self._producer.create_batch()
+                self._append(batch, letter)  # an empty batch takes any one record
+        await self._send_batch(where, batch)
+
+    @staticmethod
+    def _append(batch: BatchBuilder, message: OutMessage) -> bool:
+        headers = list(message.headers or [])
+        appended = batch.append(
+            key=message.key, value=message.value, timestamp=None, headers=headers
+        )
+        return appended is not None
+
+    async def _partition(self, topic: str, key: bytes) -> int:
+        """The partition ``send`` picks for ``key`` (the default, murmur2-keyed partitioner)."""
+        partitions = self._partitions.get(topic)
+        if partitions is None:
+            partitions = self._partitions[topic] = sorted(
+                await self._producer.partitions_for(topic)
+            )
+        return int(self._partitioner(key, partitions, partitions))
+
+    async def _send_batch(self, where: tuple[str, int], batch: BatchBuilder) -> None:
+        self._check()
+        slots = self._slots["dead_letter"]
+        await slots.acquire()
+        try:
+            batch.close()
+            future = await self._producer.send_batch(batch, where[0], partition=where[1])
+        except BaseException:
+            slots.release()
+            raise
+        self._track("dead_letter", future, batch.record_count())
+
+    def _track(self, kind: MessageKind, future: asyncio.Future[RecordMetadata], count: int) -> None:
+        self._pending.add(future)
+        future.add_done_callback(lambda f: self._done(kind, f, count))
+
+    def _done(self, kind: MessageKind, future: asyncio.Future[RecordMetadata], count: int) -> None:
         self._pending.discard(future)
         self._slots[kind].release()
         if future.cancelled():
@@ -69,10 +131,11 @@ class KafkaSender:
         if exc is not None:
             self.error = self.error or exc
             return
-        meta = future.result()
+        meta = future.result()  # a record batch's: the offset of its first record
+        last = meta.offset + count - 1
         offsets = self.last_offsets[kind]
-        if meta.offset > offsets.get(meta.partition, -1):
-            offsets[meta.partition] = meta.offset
+        if last > offsets.get(meta.partition, -1):
+            offsets[meta.partition] = last
 
     async def drain(self) -> None:
         """Wait until every message sent is acknowledged; raise if one failed."""

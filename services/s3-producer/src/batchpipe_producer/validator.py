@@ -566,16 +566,12 @@ class Validator:
             shown = None if value is None else _printable(value[:VALUE_LIMIT])
             if value is not None and shown != value[:VALUE_LIMIT]:
                 reason = "invalid byte sequence for the encoding"
-                found.append(
-                    FieldError.model_construct(column=rule.name, value=shown, reason=reason)
-                )
+                found.append(FieldError(column=rule.name, value=shown, reason=reason))
                 continue
             try:
                 rule.convert(value)
             except (ValueError, InvalidOperation, ArithmeticError) as exc:
-                found.append(
-                    FieldError.model_construct(column=rule.name, value=shown, reason=str(exc))
-                )
+                found.append(FieldError(column=rule.name, value=shown, reason=str(exc)))
         return found
 
 
