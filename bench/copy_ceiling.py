@@ -76,6 +76,32 @@ async def measure(dsn: str, rows: int, path: Path, reps: int) -> list[tuple[str,
     return results
 
 
+async def sink_ceiling(dsn: str, path: Path) -> float:
+    """Seconds of one client ``COPY`` of ``path``'s rows in the sink's wire form (lineage
+    columns) into a fresh copy of the raw table (``LIKE ... INCLUDING ALL``: its defaults and
+    BRIN index): what the sink's COPY costs PostgreSQL, without Kafka or the ledger."""
+    _ddl, columns, body = variants(path)["with lineage columns"]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("create schema if not exists bench")
+        await conn.execute("drop table if exists bench.sink_ceiling")
+        await conn.execute(
+            f"create table bench.sink_ceiling (like {CONTRACT.raw_table} including all)"
+        )
+        started = time.perf_counter()
+        await conn.copy_to_table(
+            "sink_ceiling",
+            schema_name="bench",
+            source=io.BytesIO(body),
+            columns=columns,
+            format="csv",
+        )
+        return time.perf_counter() - started
+    finally:
+        await conn.execute("drop table if exists bench.sink_ceiling")
+        await conn.close()
+
+
 def main(argv: list[str] | None = None) -> list[tuple[str, int, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)

@@ -357,6 +357,15 @@ def run(args: argparse.Namespace) -> list[Measure]:
             limit.pair(ctx, base, lambda: asyncio.run(copy_limit(ctx, base)))
         log(f"limit: {limit.rate:,.0f} rows/s")
         results.append(limit)
+        from bench import copy_ceiling  # it imports this module
+
+        dsn = ctx.env["BATCHPIPE_PG_ADMIN_DSN"]
+        ceiling = Measure("client COPY of the sink's wire rows into the raw table's shape", rows)
+        for _ in range(reps):
+            ceiling.pair(ctx, base, lambda: asyncio.run(copy_ceiling.sink_ceiling(dsn, base)))
+        ceiling.note = "the sink's own ceiling: lineage columns on every row, BRIN index"
+        log(f"sink ceiling: {ceiling.rate:,.0f} rows/s, {ceiling.paired_ratio:.2f}x COPY")
+        results.append(ceiling)
 
         small = bank_file(work, min(rows, args.insert_rows), seed=1)
         insert = Measure("pandas + INSERT per row", min(rows, args.insert_rows))

@@ -23,6 +23,7 @@ def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str
     names = [r["name"] for r in results]
     for expected in (
         "server-side COPY (the limit)",
+        "client COPY of the sink's wire rows into the raw table's shape",
         "pandas + INSERT per row",
         "dlt read_csv",
         "dlt read_csv_duckdb + csv",
