@@ -5,7 +5,8 @@ dbt's cost should follow the new batch, not the rows already held. One isolated 
 PostgreSQL, dropped at the end) is
 grown step by step: history is bulk-loaded server-side (``INSERT ... SELECT`` from
 ``generate_series``, a batch of ``batch_rows`` rows at a time, each with its ledger row and
-chunk marked loaded, as the sink leaves them) and taken in by one unmeasured ``dbt build``;
+chunk marked loaded, as the sink leaves them, and 1% producer rejects in the ledger) and
+taken in by one unmeasured ``dbt build``;
 then one new batch of ``batch_rows`` rows (same shape, its own seed) is loaded and the
 ``dbt build`` that takes it in is timed. The measured batch then counts as history for the
 next, larger point.
@@ -45,6 +46,10 @@ FROM generate_series(1, $2::bigint) AS n
 """
 
 
+REJECTED_EVERY = 100
+"""One producer reject per this many loaded rows in every batch (1%)."""
+
+
 @dataclass(frozen=True)
 class Point:
     history_rows: int
@@ -58,7 +63,8 @@ class HistoryWarehouse(Warehouse):
     batches = 0
 
     async def add_batch(self, rows: int) -> str:
-        """One loaded batch of ``rows`` generated rows, with its ledger row and chunk."""
+        """One loaded batch of ``rows`` generated rows, with its ledger row and chunk, and
+        ``rows // REJECTED_EVERY`` producer rejects (the ledger grows as a real one does)."""
         self.batches += 1
         batch_id = f"bench-{self.suffix}-{self.batches:04d}"
         table = f"{quote_ident(self.raw_schema)}.{quote_ident(self.contract.raw_table_name)}"
@@ -67,6 +73,18 @@ class HistoryWarehouse(Warehouse):
         try:
             async with sink.transaction():
                 await sink.execute(_ROWS.format(table=table), batch_id, rows)
+                rejected = rows // REJECTED_EVERY
+                await sink.execute(
+                    f"INSERT INTO {ledger}.rejects (batch_id, dataset, stage, source_uri,"
+                    " source_row, raw_line, errors) SELECT $1, $2, 'producer',"
+                    " 's3://bench/' || $1, $3::bigint + n, 'x,y', $5::jsonb"
+                    " FROM generate_series(1, $4::bigint) AS n",
+                    batch_id,
+                    self.contract.name,
+                    rows,
+                    rejected,
+                    '[{"column": "total_amount", "value": "abc", "reason": "not a number"}]',
+                )
                 await sink.execute(
                     f"INSERT INTO {ledger}.chunks (batch_id, chunk_seq, dataset, topic,"
                     " kafka_partition, kafka_offset, first_row, row_count, rows_loaded,"
@@ -79,11 +97,12 @@ class HistoryWarehouse(Warehouse):
                     f"INSERT INTO {ledger}.batches (batch_id, dataset, contract_version,"
                     " source_uri, sha256, rows_read, rows_valid, rows_rejected, chunk_count,"
                     " data_offsets, dlq_offsets, manifest_at, status, loaded_at)"
-                    " VALUES ($1, $2, 1, 's3://bench/' || $1, md5($1), $3, $3, 0, 1,"
+                    " VALUES ($1, $2, 1, 's3://bench/' || $1, md5($1), $3 + $4, $3, $4, 1,"
                     " '{}', '{}', now(), 'loaded', now())",
                     batch_id,
                     self.contract.name,
                     rows,
+                    rejected,
                 )
         finally:
             await sink.close()
@@ -154,7 +173,8 @@ def history_section(points: list[Point], command: str) -> str:
         f"Produced by `{command}` on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}: "
         "the same size of new batch (generated rows, its own seed) on top of more and more "
         "history in an isolated warehouse; history is bulk-loaded server-side with its ledger "
-        "rows and taken in by an unmeasured `dbt build` first. `dbt build` is the per-run "
+        "rows (1% of each batch's rows as producer rejects) and taken in by an unmeasured "
+        "`dbt build` first. `dbt build` is the per-run "
         "build (default selector: models plus per-run tests, no full-history tests). "
         f"Load average when written: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores "
         "(the machine is shared; compare the points of one run, not runs).",

@@ -9,7 +9,11 @@
         datasets: list of {'dataset': name, 'raw': source relation, 'staging': model ref}. -#}
 with status as (
 
+    -- batch_status for the open batches only, named by id: PostgreSQL then counts their
+    -- chunks and rejects through the primary keys. Read whole, the view counts every chunk
+    -- and reject ever recorded, a cost that grows with the ledger's history.
     select * from {{ source('batchpipe', 'batch_status') }}
+    where batch_id in ({{ open_batch_ids() }})
 
 ),
 
@@ -25,13 +29,6 @@ open_batches as (
                 '{{ entry.dataset }}'{{ "," if not loop.last }}
             {%- endfor %}
         )
-        {%- if is_incremental() %}
-            and not exists (
-                select 1
-                from {{ this }} as audited
-                where audited.batch_id = status.batch_id and audited.taken
-            )
-        {%- endif %}
 
 ),
 
@@ -129,4 +126,63 @@ final as (
 )
 
 select * from final
+{%- endmacro %}
+
+
+
+{% macro open_batch_ids() -%}
+    {#- The ids of the batches batch_audit has not frozen yet, as SQL literals (`null` when
+        there are none), queried when the model runs: every batch the ledger names (a
+        manifest, chunks or rejects) that this table does not hold as taken. Distinct ids
+        come from the primary-key indexes (a loose index scan over chunks and rejects), so
+        the query costs the number of batches, not the number of chunks or rejects. -#}
+    {%- if not execute -%}
+        null
+    {%- else -%}
+        {%- set query -%}
+            with recursive chunk_ids as (
+                (select batch_id from {{ source('batchpipe', 'chunks') }} order by batch_id limit 1)
+                union all
+                select (
+                    select next.batch_id from {{ source('batchpipe', 'chunks') }} as next
+                    where next.batch_id > chunk_ids.batch_id order by next.batch_id limit 1
+                )
+                from chunk_ids where chunk_ids.batch_id is not null
+            ),
+
+            reject_ids as (
+                (select batch_id from {{ source('batchpipe', 'rejects') }} order by batch_id limit 1)
+                union all
+                select (
+                    select next.batch_id from {{ source('batchpipe', 'rejects') }} as next
+                    where next.batch_id > reject_ids.batch_id order by next.batch_id limit 1
+                )
+                from reject_ids where reject_ids.batch_id is not null
+            ),
+
+            ids as (
+                select batch_id from {{ source('batchpipe', 'batches') }}
+                union
+                select batch_id from chunk_ids where batch_id is not null
+                union
+                select batch_id from reject_ids where batch_id is not null
+            )
+
+            select ids.batch_id from ids
+            {%- if is_incremental() %}
+                where not exists (
+                    select 1 from {{ this }} as audited
+                    where audited.batch_id = ids.batch_id and audited.taken
+                )
+            {%- endif %}
+        {%- endset -%}
+        {%- set ids = run_query(query).columns[0].values() -%}
+        {%- if ids | length == 0 -%}
+            null
+        {%- else -%}
+            {%- for id in ids -%}
+                '{{ id | replace("'", "''") }}'{{ ", " if not loop.last }}
+            {%- endfor -%}
+        {%- endif -%}
+    {%- endif -%}
 {%- endmacro %}

@@ -1,7 +1,7 @@
 {% macro stage_contract(dataset, raw_relation, columns, natural_key) -%}
     {#- The body of a generated staging model (dbt/scripts/generate_staging.py writes one per
-        contract): the rows of every batch the ledger's batch_status marks `loaded` and this
-        table has not taken yet, typed and renamed as the contract says, with the lineage
+        contract): the rows of every batch the ledger marks `loaded` (batchpipe.batches.status,
+        set by the sink with batch_status's rule) and this table has not taken yet, typed and renamed as the contract says, with the lineage
         columns, a hash of the contract's natural key, and `taken_at` (this run's start).
 
         De-duplication is against the table's unique index on `key_hash`: the model's
@@ -15,16 +15,19 @@
         types); natural_key: list of column names. -#}
 with batches as (
 
-    select status.batch_id
-    from {{ source('batchpipe', 'batch_status') }} as status
+    -- the ledger's batches table, one row per batch: its status is what the sink wrote by
+    -- batch_status's rule. Not the view itself: read whole, it counts every chunk and reject
+    -- ever recorded, a cost that grows with the ledger's history.
+    select ledger.batch_id
+    from {{ source('batchpipe', 'batches') }} as ledger
     where
-        status.dataset = '{{ dataset }}'
-        and status.status = 'loaded'
+        ledger.dataset = '{{ dataset }}'
+        and ledger.status = 'loaded'
         {%- if is_incremental() %}
             and not exists (
                 select 1
                 from {{ this }} as taken
-                where taken.batch_id = status.batch_id
+                where taken.batch_id = ledger.batch_id
             )
         {%- endif %}
 

@@ -1,5 +1,8 @@
 {% test reconciles_with_ledger(model, ledger) %}
-{#- Row-count reconciliation between batch_audit and the ledger's batch_status view.
+{#- Row-count reconciliation between batch_audit and the ledger (`ledger`: the sink's
+    batches table, one row per batch with its manifest counts and the status the sink set
+    with batch_status's rule; read whole, the batch_status view itself would count every
+    chunk and reject ever recorded).
 
     Returns one row per batch the ledger marks `loaded` whose audit row does not reconcile:
     loaded + producer-rejected + sink-rejected rows <> the manifest's rows_read, producer
