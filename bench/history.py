@@ -97,8 +97,8 @@ class HistoryWarehouse(Warehouse):
                     f"INSERT INTO {ledger}.batches (batch_id, dataset, contract_version,"
                     " source_uri, sha256, rows_read, rows_valid, rows_rejected, chunk_count,"
                     " data_offsets, dlq_offsets, manifest_at, status, loaded_at)"
-                    " VALUES ($1, $2, 1, 's3://bench/' || $1, md5($1), $3 + $4, $3, $4, 1,"
-                    " '{}', '{}', now(), 'loaded', now())",
+                    " VALUES ($1, $2, 1, 's3://bench/' || $1, md5($1), $3::int + $4::int,"
+                    " $3, $4, 1, '{}', '{}', now(), 'loaded', now())",
                     batch_id,
                     self.contract.name,
                     rows,
