@@ -140,25 +140,9 @@ select * from final
         null
     {%- else -%}
         {%- set query -%}
-            with recursive chunk_ids as (
-                (select batch_id from {{ source('batchpipe', 'chunks') }} order by batch_id limit 1)
-                union all
-                select (
-                    select next.batch_id from {{ source('batchpipe', 'chunks') }} as next
-                    where next.batch_id > chunk_ids.batch_id order by next.batch_id limit 1
-                )
-                from chunk_ids where chunk_ids.batch_id is not null
-            ),
+            with recursive {{ distinct_batch_ids('chunk_ids', source('batchpipe', 'chunks')) }},
 
-            reject_ids as (
-                (select batch_id from {{ source('batchpipe', 'rejects') }} order by batch_id limit 1)
-                union all
-                select (
-                    select next.batch_id from {{ source('batchpipe', 'rejects') }} as next
-                    where next.batch_id > reject_ids.batch_id order by next.batch_id limit 1
-                )
-                from reject_ids where reject_ids.batch_id is not null
-            ),
+            {{ distinct_batch_ids('reject_ids', source('batchpipe', 'rejects')) }},
 
             ids as (
                 select batch_id from {{ source('batchpipe', 'batches') }}
@@ -185,4 +169,20 @@ select * from final
             {%- endfor -%}
         {%- endif -%}
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro distinct_batch_ids(name, relation) -%}
+    {#- A recursive CTE `name` of the distinct batch ids of `relation` (a ledger table whose
+        primary key starts with batch_id), found by a loose index scan: one index probe per
+        batch, then a trailing null row (filter it out). -#}
+    {{ name }} as (
+        (select batch_id from {{ relation }} order by batch_id limit 1)
+        union all
+        select (
+            select next.batch_id from {{ relation }} as next
+            where next.batch_id > {{ name }}.batch_id order by next.batch_id limit 1
+        )
+        from {{ name }} where {{ name }}.batch_id is not null
+    )
 {%- endmacro %}
