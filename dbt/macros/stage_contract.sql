@@ -1,8 +1,9 @@
 {% macro stage_contract(dataset, raw_relation, columns, natural_key) -%}
     {#- The body of a generated staging model (dbt/scripts/generate_staging.py writes one per
         contract): the rows of every batch the ledger marks `loaded` (batchpipe.batches.status,
-        set by the sink with batch_status's rule) and this table has not taken yet, typed and renamed as the contract says, with the lineage
-        columns, a hash of the contract's natural key, and `taken_at` (this run's start).
+        set by the sink with batch_status's rule) and this table has not taken yet, typed and
+        renamed as the contract says, with the lineage columns, a hash of the contract's
+        natural key, and `taken_at` (this run's start).
 
         De-duplication is against the table's unique index on `key_hash`: the model's
         incremental strategy `insert_new` (macros/insert_new.sql) inserts with ON CONFLICT DO
