@@ -106,6 +106,14 @@ async def test_rerun_on_the_same_batches_changes_nothing(
     build(warehouse)
     assert await state() == before
     assert_marts_equal_python(await marts(warehouse), expected_marts(first_rows + second_rows))
+    # the docs are in the catalog (persist_docs writes a comment only when it changed)
+    [docs] = await warehouse.query(
+        "SELECT obj_description($1::regclass, 'pg_class') AS model,"
+        " col_description($1::regclass, 1) AS first_column",
+        warehouse.relation(STAGING),
+    )
+    assert docs["model"].startswith("Daily bank transaction totals")
+    assert docs["first_column"] == "Calendar day of the transactions (YYYY-MM-DD)."
 
 
 METER_CONTRACT = """
