@@ -114,6 +114,39 @@ class DeadLetter(BaseModel):
     def to_bytes(self) -> bytes:
         return self.model_dump_json().encode()
 
+    @staticmethod
+    def encode(
+        *,
+        batch_id: str,
+        dataset: str,
+        source_uri: str,
+        source_row: int,
+        raw_line: str,
+        raw_truncated: bool,
+        errors: list[FieldError],
+    ) -> bytes:
+        """The JSON of a producer's ``DeadLetter(...)``, without building the model.
+
+        The producer writes one per bad row, and building and dumping the model was most of
+        what a bad row cost it (~6 us of ~13). The bytes are ``to_bytes()``'s: same fields, same
+        order, same JSON (a unit test pins it against the model, so the model stays the one
+        definition of the format)."""
+        return orjson.dumps(
+            {
+                "format_version": FORMAT_VERSION,
+                "batch_id": batch_id,
+                "dataset": dataset,
+                "source_uri": source_uri,
+                "source_row": source_row,
+                "stage": "producer",
+                "raw_line": raw_line,
+                "raw_truncated": raw_truncated,
+                "errors": [
+                    {"column": e.column, "value": e.value, "reason": e.reason} for e in errors
+                ],
+            }
+        )
+
 
 def truncate_raw(raw: bytes | str) -> tuple[str, bool]:
     """Text of a raw line for a dead letter: undecodable bytes escaped, capped in size."""

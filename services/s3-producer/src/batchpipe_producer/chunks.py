@@ -204,7 +204,7 @@ class BatchWriter:
     def reject(self, source_row: int, raw: str | bytes, errors: list[FieldError]) -> None:
         identity = self.identity
         text, cut = _truncate_raw(raw)
-        letter = DeadLetter(  # validating is cheaper than pydantic's model_construct (2.6 vs 5 us)
+        letter = DeadLetter.encode(
             batch_id=identity.batch_id,
             dataset=identity.contract.name,
             source_uri=identity.source_uri,
@@ -218,7 +218,7 @@ class BatchWriter:
                 kind="dead_letter",
                 topic=identity.contract.dlq_topic,
                 key=f"{identity.batch_id}:{source_row}".encode(),
-                value=letter.to_bytes(),
+                value=letter,
             )
         )
         self.progress.rows_rejected += 1

@@ -73,6 +73,13 @@ class RowSink:
         self.validator = validator
         self.batch_id = pa.scalar(writer.identity.batch_id, pa.string())
         self.names = list(writer.identity.contract.wire_columns)
+        self._offsets = pa.array([], pa.int64())
+
+    def _row_offsets(self, count: int) -> pa.Array:
+        """0 .. count - 1 (built from Python ints once, not per block: 0.2 s per 1M rows)."""
+        if len(self._offsets) < count:
+            self._offsets = pa.array(range(count), pa.int64())
+        return self._offsets.slice(0, count)
 
     def send(
         self,
@@ -86,7 +93,7 @@ class RowSink:
         that cannot be validated (their values are placeholders). Returns the next row limit."""
         count = len(columns[0]) if columns else 0
         wire, failing = self.validator.validate(columns)
-        rows = pa.array(range(first_row, first_row + count), pa.int64())
+        rows = pc.add(self._row_offsets(count), pa.scalar(first_row, pa.int64()))
         table = pa.Table.from_arrays(
             [*wire, pa.repeat(self.batch_id, count), rows], names=self.names
         )
