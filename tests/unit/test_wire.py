@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import orjson
 import pytest
 
@@ -19,7 +21,7 @@ TEXTS = [
 
 @pytest.mark.parametrize("text", TEXTS)
 def test_dead_letter_encode_is_the_models_json(text: str) -> None:
-    fields = {
+    fields: dict[str, Any] = {
         "batch_id": "bank_transactions-v1-0123456789abcdef0123",
         "dataset": "bank_transactions",
         "source_uri": f"s3://inbox/{text[:5]}.csv",
