@@ -8,6 +8,7 @@ recovering is answered 503 with the reason, never 500.
 
 from __future__ import annotations
 
+import gc
 import hmac
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -80,6 +81,25 @@ AUTH_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+GC_YOUNGEST_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation (Python's default: 700).
+
+A service builds many short-lived objects per row it handles: the sink a decoded dead letter
+and its reject row per bad row, the producer its field errors. At 700, the collector ran
+every ~100 letters and each pass walked the long-lived objects too as it promoted them:
+decoding and preparing 50,000 dead letters took 18.7 us each, 8.6 us at 50,000 (the same
+with collection off: 8.1 us). Cycles are rare in this code; memory waits for at most
+50,000 young objects."""
+
+
+def tune_garbage_collector() -> None:
+    """Collect the youngest generation every ``GC_YOUNGEST_THRESHOLD`` allocations, and
+    move what exists at start-up (modules, settings, contracts) out of the collector's walk."""
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNGEST_THRESHOLD, middle, oldest)
+
+
 def create_app(
     *,
     title: str,
@@ -88,6 +108,7 @@ def create_app(
     readiness: ReadinessProbe,
     liveness: LivenessProbe | None = None,
 ) -> FastAPI:
+    tune_garbage_collector()
     app = FastAPI(title=title, description=description, version=__version__, lifespan=lifespan)
     for error_class in outages.DEPENDENCY_ERRORS:
         app.add_exception_handler(error_class, _outage_or_error)
