@@ -81,17 +81,29 @@ def test_upload_with_a_wrong_token(sample: Path, stack_env: dict[str, str]) -> N
 
 
 def test_stack_up_on_a_port_that_is_taken(held_port: int, tmp_path: Path) -> None:
-    result = _batchpipe(
-        "stack",
-        "up",
-        "--no-services",
-        "--state-dir",
-        str(tmp_path / "state"),
-        env={"BATCHPIPE_STACK_POSTGRES_PORT": str(held_port)},
-    )
-    line = _one_line(result)
-    assert f"postgres: port {held_port} on 127.0.0.1 is taken by pid {os.getpid()}" in line
-    assert "BATCHPIPE_STACK_PORT_OFFSET" in line
+    state = str(tmp_path / "state")
+    try:
+        result = _batchpipe(
+            "stack",
+            "up",
+            "--no-services",
+            "--state-dir",
+            state,
+            env={"BATCHPIPE_STACK_POSTGRES_PORT": str(held_port)},
+        )
+        line = _one_line(result)
+        assert f"postgres: port {held_port} on 127.0.0.1 is taken by pid {os.getpid()}" in line
+        assert "BATCHPIPE_STACK_PORT_OFFSET" in line
+        # the servers that did start (they start together) are stopped again
+        status = _batchpipe("stack", "status", "--state-dir", state).stdout
+        pids = {
+            cells[1].strip(): cells[2].strip()
+            for cells in (row.split("│") for row in status.splitlines())
+            if len(cells) > 3
+        }
+        assert pids["kafka"] == pids["s3"] == pids["postgres"] == "-", status
+    finally:
+        _batchpipe("stack", "down", "--state-dir", state)
 
 
 def test_airflow_up_when_postgres_is_not_running(tmp_path: Path) -> None:

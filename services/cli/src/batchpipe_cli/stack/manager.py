@@ -70,22 +70,30 @@ def up(
 
 
 def _start_together(parts: list[Component], report: Report) -> None:
-    """``ensure_up`` of each part in its own thread; the first failure is raised once every
-    part has finished (a half-started stack is left as it is, as a sequential start would)."""
+    """``ensure_up`` of each part in its own thread; once every part has finished, the first
+    failure is raised, after stopping the parts of this group that this call started (a
+    port taken by another program fails one part while the others are already up: they are
+    not left running behind the error)."""
 
-    def start(part: Component) -> None:
+    def start(part: Component) -> bool:
         with ACTIVITY.starting(part.name):
             started = part.ensure_up()
             took = f" in {ACTIVITY.elapsed():.1f}s" if started else ""
         with _REPORT_LOCK:
             report(f"{part.name}: {'started' + took if started else 'already running'}")
+        return started
 
     if not parts:
         return
     with ThreadPoolExecutor(max_workers=len(parts), thread_name_prefix="stack-up") as pool:
         futures = [pool.submit(start, part) for part in parts]
-    for future in futures:
-        future.result()
+    failures = [error for f in futures if (error := f.exception()) is not None]
+    if failures:
+        for part, future in zip(parts, futures, strict=True):
+            if future.exception() is None and future.result():
+                part.stop()
+                report(f"{part.name}: stopped again (another part failed to start)")
+        raise failures[0]
 
 
 def scale_sink(config: StackConfig, replicas: int, report: Report) -> list[ComponentStatus]:
