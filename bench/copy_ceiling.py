@@ -1,11 +1,14 @@
 """How fast can any client feed PostgreSQL this data? ``COPY ... FROM STDIN`` through asyncpg.
 
 The sink's own ceiling, without Kafka: the same generated bank rows, held in memory, copied
-into a fresh table by a client, once as the five contract columns (what the limit loads) and
-once with the lineage columns the sink writes on every row (``_batch_id``, ``_source_row``;
-``_loaded_at`` from its default), three times each. Prints rows/s per repetition.
+into a fresh table (with the raw table's BRIN index on ``_batch_id`` when it has that column)
+by a client, as the five contract columns (what the limit loads), with the lineage columns the
+sink writes on every row (``_batch_id``, ``_source_row``; ``_loaded_at`` from its default), and
+with an integer batch number in place of the 41-character id (what a narrower raw row would
+cost), alternating, three times each. ``--streams 2`` splits the rows over two connections
+copying at once, as one sink replica does. Prints rows/s per repetition.
 
-    .venv/bin/python -m bench.copy_ceiling [--rows 1000000]
+    .venv/bin/python -m bench.copy_ceiling [--rows 1000000] [--streams 2]
 
 Runs against the local stack (``batchpipe stack up``), in a ``bench`` schema it cleans up.
 """
@@ -24,9 +27,12 @@ import asyncpg
 from batchpipe_cli.generate import generate_bank_file
 from batchpipe_common.contracts import LINEAGE_COLUMNS
 from batchpipe_common.ddl import column_ddl
+from batchpipe_sink.settings import SinkSettings
 from bench.run import CONTRACT, stack_env
 
 BATCH_ID = "bank_transactions-v1-0123456789abcdef0123"  # as long as a real batch id
+SINK_STREAMS: int = SinkSettings.model_fields["sink_copy_connections"].default
+"""COPY connections of one sink replica (its default)"""
 
 
 def variants(path: Path) -> dict[str, tuple[str, list[str], bytes]]:
@@ -34,54 +40,92 @@ def variants(path: Path) -> dict[str, tuple[str, list[str], bytes]]:
     lines = path.read_bytes().split(b"\n")[1:]
     rows = [line for line in lines if line]
     plain = b"".join(row + b"\n" for row in rows)
-    lineage = b"".join(
-        row + b"," + BATCH_ID.encode() + b"," + str(n).encode() + b"\n"
-        for n, row in enumerate(rows, start=1)
-    )
+
+    def with_lineage(batch: bytes) -> bytes:
+        return b"".join(
+            row + b"," + batch + b"," + str(n).encode() + b"\n"
+            for n, row in enumerate(rows, start=1)
+        )
+
     names = list(CONTRACT.column_names)
     ddl = [f"{name} {kind}" for name, kind in column_ddl(CONTRACT)]
+    numbered = [kind.replace("_batch_id text", "_batch_id integer") for kind in ddl]
+    lineage = [*names, *LINEAGE_COLUMNS]
     return {
         # the limit's table: the contract's columns only
         "contract columns": (", ".join(ddl[: len(names)]), names, plain),
         # the raw table the sink loads
-        "with lineage columns": (", ".join(ddl), [*names, *LINEAGE_COLUMNS], lineage),
+        "with lineage columns": (", ".join(ddl), lineage, with_lineage(BATCH_ID.encode())),
+        # the same with a batch number instead of the id
+        "with a batch number": (", ".join(numbered), lineage, with_lineage(b"17")),
     }
 
 
-async def measure(dsn: str, rows: int, path: Path, reps: int) -> list[tuple[str, int, float]]:
-    """(variant, rows copied, rows/s) per repetition."""
+def _parts(body: bytes, streams: int) -> list[bytes]:
+    """``body`` cut at line ends into ``streams`` parts of about equal size."""
+    parts, start = [], 0
+    for i in range(1, streams):
+        end = body.index(b"\n", max(start, len(body) * i // streams)) + 1
+        parts.append(body[start:end])
+        start = end
+    return [*parts, body[start:]]
+
+
+async def measure(
+    dsn: str, rows: int, path: Path, reps: int, streams: int = 1
+) -> list[tuple[str, int, float]]:
+    """(variant, rows copied, rows/s) per repetition, the variants alternating."""
     results: list[tuple[str, int, float]] = []
-    conn = await asyncpg.connect(dsn)
+    conns = [await asyncpg.connect(dsn) for _ in range(streams)]
+    conn = conns[0]
     try:
         await conn.execute("create schema if not exists bench")
-        for label, (ddl, columns, body) in variants(path).items():
-            for _ in range(reps):
+        cases = variants(path)
+        for _ in range(reps):
+            for label, (ddl, columns, body) in cases.items():
                 await conn.execute("drop table if exists bench.copy_ceiling")
                 await conn.execute(f"create table bench.copy_ceiling ({ddl})")
+                if "_batch_id" in columns:
+                    await conn.execute(
+                        "create index on bench.copy_ceiling using brin (_batch_id)"
+                        " with (autosummarize = on)"
+                    )
                 started = time.perf_counter()
-                status = await conn.copy_to_table(
-                    "copy_ceiling",
-                    schema_name="bench",
-                    source=io.BytesIO(body),
-                    columns=columns,
-                    format="csv",
-                )
+                copied = await _copy(conns, "copy_ceiling", columns, body)
                 seconds = time.perf_counter() - started
-                results.append((label, int(status.split()[-1]), rows / seconds))
+                results.append((label, copied, rows / seconds))
                 size = len(body) / 1e6
                 print(f"{label}: {rows / seconds:,.0f} rows/s ({size:.0f} MB)", flush=True)
     finally:
         await conn.execute("drop table if exists bench.copy_ceiling")
-        await conn.close()
+        for c in conns:
+            await c.close()
     return results
 
 
-async def sink_ceiling(dsn: str, path: Path) -> float:
-    """Seconds of one client ``COPY`` of ``path``'s rows in the sink's wire form (lineage
-    columns) into a fresh copy of the raw table (``LIKE ... INCLUDING ALL``: its defaults and
-    BRIN index): what the sink's COPY costs PostgreSQL, without Kafka or the ledger."""
+async def _copy(
+    conns: list[asyncpg.Connection], table: str, columns: list[str], body: bytes
+) -> int:
+    """``body`` into ``bench.<table>``, split over ``conns`` copying at once; rows copied."""
+    statuses = await asyncio.gather(
+        *(
+            c.copy_to_table(
+                table, schema_name="bench", source=io.BytesIO(part), columns=columns, format="csv"
+            )
+            for c, part in zip(conns, _parts(body, len(conns)), strict=True)
+        )
+    )
+    return sum(int(status.split()[-1]) for status in statuses)
+
+
+async def sink_ceiling(dsn: str, path: Path, streams: int = SINK_STREAMS) -> float:
+    """Seconds of a client ``COPY`` of ``path``'s rows in the sink's wire form (lineage
+    columns), over as many connections at once as one sink replica uses, into a fresh copy of
+    the raw table (``LIKE ... INCLUDING ALL``: its defaults and BRIN index): what the sink's
+    COPY costs PostgreSQL, without Kafka or the ledger."""
     _ddl, columns, body = variants(path)["with lineage columns"]
-    conn = await asyncpg.connect(dsn)
+    conns = [await asyncpg.connect(dsn) for _ in range(streams)]
+    conn = conns[0]
     try:
         await conn.execute("create schema if not exists bench")
         await conn.execute("drop table if exists bench.sink_ceiling")
@@ -89,29 +133,25 @@ async def sink_ceiling(dsn: str, path: Path) -> float:
             f"create table bench.sink_ceiling (like {CONTRACT.raw_table} including all)"
         )
         started = time.perf_counter()
-        await conn.copy_to_table(
-            "sink_ceiling",
-            schema_name="bench",
-            source=io.BytesIO(body),
-            columns=columns,
-            format="csv",
-        )
+        await _copy(conns, "sink_ceiling", columns, body)
         return time.perf_counter() - started
     finally:
         await conn.execute("drop table if exists bench.sink_ceiling")
-        await conn.close()
+        for c in conns:
+            await c.close()
 
 
 def main(argv: list[str] | None = None) -> list[tuple[str, int, float]]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--streams", type=int, default=1, help="connections copying at once")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="batchpipe-ceiling-") as work:
         path = Path(work) / "bank.csv"
         generate_bank_file(path, args.rows, 1)
         dsn = stack_env()["BATCHPIPE_PG_ADMIN_DSN"]
-        return asyncio.run(measure(dsn, args.rows, path, args.reps))
+        return asyncio.run(measure(dsn, args.rows, path, args.reps, args.streams))
 
 
 if __name__ == "__main__":

@@ -118,6 +118,7 @@ def write_report(
                 for p in ("upload", "produce", "sink tail")
             ]
             lines.append(f"| {m.name} | " + " | ".join(cells) + " |")
+    lines += _cpu_section(results)
     scaling = [m for m in results if m.name.startswith("scaling")]
     if scaling:
         lines += [
@@ -154,6 +155,8 @@ def write_report(
                     "ratio_to_its_pair": m.ratio,
                     "parts": m.parts,
                     "rss_mb": m.rss_mb,
+                    "cpu_s": m.cpu_s,
+                    "busy": m.busy,
                 }
                 for m in results
             ],
@@ -161,6 +164,33 @@ def write_report(
         )
     )
     return page
+
+
+def _cpu_section(results: Sequence[Measure]) -> list[str]:
+    """Median CPU seconds per process of the runs that recorded them, and how busy the
+    machine's cores were: a stage at ~100% can only get faster by doing less."""
+    measured = [m for m in results if m.cpu_s and m.busy]
+    if not measured:
+        return []
+    names = sorted({name for m in measured for name in m.cpu_s})
+    lines = [
+        "",
+        "## Where the CPU goes",
+        "",
+        "Median CPU seconds (user + system) each process spent during the run, PostgreSQL's "
+        "backends and workers included; **busy** is all of it over wall time x cores.",
+        "",
+        "| run | " + " | ".join(names) + " | total | wall s | busy |",
+        "|---|" + "---:|" * (len(names) + 3),
+    ]
+    for m in measured:
+        cells = [f"{statistics.median(m.cpu_s[n]):.2f}" if n in m.cpu_s else "-" for n in names]
+        total = sum(statistics.median(v) for v in m.cpu_s.values())
+        lines.append(
+            f"| {m.name} | " + " | ".join(cells) + f" | {total:.2f} | {m.median:.2f} | "
+            f"{statistics.median(m.busy):.0%} |"
+        )
+    return lines
 
 
 def _chart(results: Sequence[Measure], path: Path) -> bool:

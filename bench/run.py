@@ -56,6 +56,7 @@ from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
 from bench import real_world
+from bench.cpu import CpuSeconds
 from bench.history import Point, history_curve, history_section, splice_section
 from bench.rss import PeakRss
 
@@ -83,6 +84,10 @@ class Measure:
     """seconds of each stage within a measurement (end to end: upload, produce, sink tail)"""
     ratio: float | None = None
     """Against its paired baseline (``bench.real_world``), when it has one."""
+    cpu_s: dict[str, list[float]] = field(default_factory=dict)
+    """CPU seconds of each part of the stack per measurement (``bench.cpu``)"""
+    busy: list[float] = field(default_factory=list)
+    """share of the machine's cores the stack kept busy, per measurement"""
 
     @property
     def median(self) -> float:
@@ -182,12 +187,23 @@ def baseline(ctx: Context, loader: str, path: Path, rows: int) -> float:
 # --- 4-6. batchpipe ------------------------------------------------------------------------
 
 
-def service_pids(config: StackConfig) -> dict[str, int]:
+def service_pids(config: StackConfig, servers: bool = False) -> dict[str, int]:
+    """The services' processes (and with ``servers``, PostgreSQL's, Kafka's and S3's too)."""
     return {
         s.component: s.pid
         for s in stack_status(config)
-        if s.pid is not None and s.component not in ("postgres", "kafka", "s3")
+        if s.pid is not None and (servers or s.component not in ("postgres", "kafka", "s3"))
     }
+
+
+def with_cpu(m: Measure, pids: dict[str, int], measure: Callable[[], float]) -> float:
+    """``measure()``, recording the CPU seconds each process spent on it into ``m``."""
+    with CpuSeconds(pids) as cpu:
+        seconds = measure()
+    for name, used in cpu.seconds.items():
+        m.cpu_s.setdefault(name, []).append(used)
+    m.busy.append(cpu.busy)
+    return seconds
 
 
 async def wait_loaded(client: httpx.AsyncClient, ctx: Context, batch_id: str) -> dict[str, object]:
@@ -363,7 +379,10 @@ def run(args: argparse.Namespace) -> list[Measure]:
         ceiling = Measure("client COPY of the sink's wire rows into the raw table's shape", rows)
         for _ in range(reps):
             ceiling.pair(ctx, base, lambda: asyncio.run(copy_ceiling.sink_ceiling(dsn, base)))
-        ceiling.note = "the sink's own ceiling: lineage columns on every row, BRIN index"
+        ceiling.note = (
+            "the sink's own ceiling: lineage columns on every row, BRIN index, "
+            f"{copy_ceiling.SINK_STREAMS} connections at once as one replica"
+        )
         log(f"sink ceiling: {ceiling.rate:,.0f} rows/s, {ceiling.paired_ratio:.2f}x COPY")
         results.append(ceiling)
 
@@ -400,8 +419,9 @@ def run(args: argparse.Namespace) -> list[Measure]:
             for _ in range(reps):
                 seed += 1
                 path = bank_file(work, rows, seed)
+                stage_run = partial(stage, ctx, path, m.parts)
                 with PeakRss(service_pids(config)) as peak:
-                    m.pair(ctx, path, partial(stage, ctx, path, m.parts))
+                    m.pair(ctx, path, partial(with_cpu, m, service_pids(config, True), stage_run))
                 for name, mb in peak.mb.items():
                     m.rss_mb[name] = max(m.rss_mb.get(name, 0.0), mb)
                 path.unlink()

@@ -49,7 +49,11 @@ def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str
     services = e2e["rss_mb"]
     assert {"uploader", "s3-producer"} <= set(services)
     assert any(name.startswith("pg-sink") for name in services)
+    # where the CPU went: the servers' processes too (PostgreSQL with its backends)
+    assert {"postgres", "kafka", "s3", "uploader", "s3-producer"} <= set(e2e["cpu_s"])
+    assert sum(e2e["cpu_s"]["postgres"]) > 0 and all(b > 0 for b in e2e["busy"])
     page = (tmp_path / "benchmarks.md").read_text()
+    assert "## Where the CPU goes" in page
     assert "| target | measured | met |" in page
     assert "x COPY (median of pairs)" in page
     assert (tmp_path / "benchmarks.png").stat().st_size > 0
@@ -58,10 +62,14 @@ def test_tiny_benchmark_writes_the_page(tmp_path: Path, stack_env: dict[str, str
     assert "| 2,000 | 1,000 |" in page and "| 5,000 | 1,000 |" in page
 
 
-def test_tiny_copy_ceiling_copies_every_row_of_both_variants(stack_env: dict[str, str]) -> None:
-    results = copy_ceiling.main(["--rows", "2000", "--reps", "1"])
+@pytest.mark.parametrize("streams", [1, 2])
+def test_tiny_copy_ceiling_copies_every_row_of_each_variant(
+    stack_env: dict[str, str], streams: int
+) -> None:
+    results = copy_ceiling.main(["--rows", "2000", "--reps", "1", "--streams", str(streams)])
     assert [(label, copied) for label, copied, _rate in results] == [
         ("contract columns", 2000),
         ("with lineage columns", 2000),
+        ("with a batch number", 2000),
     ]
     assert all(rate > 0 for _label, _copied, rate in results)

@@ -158,6 +158,8 @@ def test_hostile_values_get_a_client_error_not_a_server_error(
     assert producer.post_json("/v1/runs", uri).status_code in (400, 404)  # SeaweedFS: 400
     assert producer.get("/v1/runs/%00").status_code == 404
     assert sink.get("/v1/batches/a%00b").status_code == 404
+    listed = sink.get("/v1/batches", dataset="a\x00b")
+    assert listed.status_code == 200 and listed.json() == [], listed.text[:300]
     assert sink.get("/v1/lag", topic="a\x00b").status_code < 500
     for target in (uploader, producer, sink):
         assert target.ready(), f"{target.name} is still ready"

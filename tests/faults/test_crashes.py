@@ -113,7 +113,7 @@ async def test_sink_backend_killed_at_random_moments(
 async def test_sink_killed_with_two_transactions_of_one_poll_in_flight(
     stack: StackControl, admin_dsn: str, rng: random.Random, tally: Tally
 ) -> None:
-    """One poll is split over two transactions (``sink_copy_connections``); the replica is
+    """Two units of one poll are applied at once (``sink_copy_connections``); the replica is
     SIGKILLed while both COPY. Neither commits, or one did: either way exactly once."""
     sample = bank_sample(1_000_000, seed=rng.randrange(1 << 30))
     # a backlog, so that polls hold many partitions (a sink that keeps up with the producer

@@ -33,6 +33,10 @@ RAISED: dict[str, Exception] = {
     "lost": ConnectionLost("applying: the PostgreSQL connection was lost"),
     "deadline": DeadlineExceeded("applying took longer than 30 s"),
     "closed": asyncpg.exceptions.InterfaceError("connection is closed"),
+    # taken from the pool between the dying server's FATAL and the socket's close
+    "ended": asyncpg.InternalClientError(
+        "cannot switch to state 12; another operation (2) is in progress"
+    ),
     "kafka": KafkaConnectionError("no broker"),
     "s3": EndpointConnectionError(endpoint_url="http://127.0.0.1:1"),
     "bug": asyncpg.exceptions.UndefinedColumnError('column "x" does not exist'),
@@ -61,6 +65,7 @@ async def client() -> AsyncIterator[httpx.AsyncClient]:
         ("lost", "PostgreSQL"),
         ("deadline", "PostgreSQL"),
         ("closed", "PostgreSQL"),
+        ("ended", "PostgreSQL"),
         ("kafka", "Kafka"),
         ("s3", "S3"),
     ],

@@ -44,7 +44,16 @@ def is_outage(exc: BaseException) -> bool:
     if isinstance(exc, asyncpg.PostgresError):
         state = getattr(exc, "sqlstate", None) or ""
         return state[:2] in OUTAGE_SQLSTATE_CLASSES
+    if isinstance(exc, asyncpg.InternalClientError):
+        return _ENDED_MIDWAY in str(exc)
     return isinstance(exc, asyncpg.InterfaceError | OSError | TimeoutError)
+
+
+_ENDED_MIDWAY = "another operation"
+"""asyncpg's message when a connection is used while its protocol still waits for the end of
+an error. A server that dies sends idle connections a FATAL error and then closes them; a
+connection taken from the pool between the two fails this way (seen when the postmaster is
+SIGKILLed): the server ended it, an outage. The pool terminates it when it is released."""
 
 
 @contextlib.asynccontextmanager

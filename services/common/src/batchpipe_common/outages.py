@@ -32,6 +32,7 @@ DEPENDENCY_ERRORS: tuple[type[Exception], ...] = (
     ClientError,
     asyncpg.PostgresError,
     asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
     OSError,
     TimeoutError,
 )

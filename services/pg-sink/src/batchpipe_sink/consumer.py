@@ -1,17 +1,19 @@
 """The sink's consumer loop: poll, apply in transactions, then commit offsets.
 
-One consumer-group member per process. Each poll batch (bounded by messages, bytes and time)
-is split by partition over ``sink_copy_connections`` PostgreSQL transactions that ``Loader``
-runs at once, while the next poll is fetched (``polling.Poller``); only after every one of
-them has committed are the Kafka offsets committed (offset + 1 per partition). When
-PostgreSQL or Kafka fails, the batch is held: consumption is paused, the batch is retried
-with backoff, no offset is committed, and readiness reports the reason until the batch goes
-through. On a rebalance the listener waits for the in-flight transaction and commits its
-offsets before the partitions move. On stop the in-flight transaction finishes, its offsets
-are committed and the member leaves the group. Between polls, every ``sink_contracts_poll_s``,
-the consumer looks at the contracts folder: a new or changed contract gets its topics and raw
-table, and the consumer re-subscribes (offsets of applied polls committed first, so the
-rebalance this causes loses and repeats nothing).
+One consumer-group member per process. Each poll (bounded by messages, bytes and time) is cut
+into one unit per partition, and the units are applied by ``sink_copy_connections``
+PostgreSQL transactions at once (``pipeline.Pipeline``: a free connection takes the next
+unit, whichever poll it came from), while the next poll is fetched (``polling.Poller``). A
+partition's offset (last record + 1) is committed to Kafka only after its unit's transaction
+has committed. When PostgreSQL or Kafka fails, the pipeline halts: consumption is paused, the
+failed units are retried with backoff, no offset past them is committed, and readiness reports
+the reason until they go through. On a rebalance the listener waits for the revoked
+partitions' running transactions and commits their offsets before the partitions move. On stop
+the running transactions finish, their offsets are committed and the member leaves the group.
+Every ``sink_contracts_poll_s`` the consumer lets the pipeline drain and looks at the contracts
+folder: a new or changed contract gets its topics and raw table, and the consumer re-subscribes
+(offsets of applied units committed first, so the rebalance this causes loses and repeats
+nothing).
 """
 
 from __future__ import annotations
@@ -34,9 +36,10 @@ from batchpipe_common.contract_folder import ContractFolder
 from batchpipe_common.kafka import manual_commit_consumer
 from batchpipe_sink import metrics
 from batchpipe_sink.ledger import mark_loaded
-from batchpipe_sink.loader import Loader, PollOutcome
-from batchpipe_sink.messages import Message, TopicMap, UnknownColumns, decode
-from batchpipe_sink.polling import Poll, Poller, split
+from batchpipe_sink.loader import Loader
+from batchpipe_sink.messages import TopicMap, UnknownColumns, decode
+from batchpipe_sink.pipeline import Pipeline
+from batchpipe_sink.polling import Poller, Unit, units
 from batchpipe_sink.registry import ContractRegistry
 from batchpipe_sink.schema import ensure_bookkeeping
 from batchpipe_sink.settings import SinkSettings
@@ -70,11 +73,11 @@ class SinkConsumer:
         self._loader = Loader(settings.instance_id)
         self._topics = TopicMap.build([], settings.manifests_topic)
         self._consumer: AIOKafkaConsumer | None = None
-        self._lock = asyncio.Lock()
+        self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._parked = asyncio.Event()
         self._wake = asyncio.Event()
-        self._pending: Poll | None = None
+        self._pipeline = Pipeline(settings.sink_copy_connections, self._apply_unit)
         self._poller: Poller | None = None
         self._uncommitted: dict[TopicPartition, int] = {}
         self._paused = False
@@ -122,7 +125,7 @@ class SinkConsumer:
         self._task = asyncio.create_task(self._run(), name="pg-sink-consumer")
 
     async def stop(self, grace_s: float = 60) -> None:
-        """Finish the in-flight transaction, commit its offsets, leave the group."""
+        """Finish the running transactions, commit their offsets, leave the group."""
         self._stopping.set()
         self._wake.set()
         if self._task is None:
@@ -146,11 +149,11 @@ class SinkConsumer:
             self.held = "consumer loop failed (see the log)"
             raise
         finally:
+            await self._pipeline.stop()
             if self._poller is not None:
                 await self._poller.rewind_prefetch()
             if self._consumer is not None:
-                async with self._lock:
-                    await self._flush_offsets()
+                await self._flush_offsets()
                 try:
                     await asyncio.wait_for(
                         self._consumer.stop(), self._settings.sink_kafka_timeout_s
@@ -174,10 +177,11 @@ class SinkConsumer:
             return
 
     async def _follow_contracts(self) -> None:
-        """Between polls (nothing in flight): take in new or changed contracts without a
-        restart. Their topics are created when missing, their raw tables created or evolved,
-        then the decoder uses them and, when the topic list changed, the consumer re-subscribes
-        after committing the offsets of what it applied. A failure is retried at the next look."""
+        """With the pipeline drained (nothing in flight): take in new or changed contracts
+        without a restart. Their topics are created when missing, their raw tables created or
+        evolved, then the decoder uses them and, when the topic list changed, the consumer
+        re-subscribes after committing the offsets of what it applied. A failure is retried at
+        the next look."""
         previous = self._registry.snapshot()
         if not self._registry.changed():
             return
@@ -193,12 +197,11 @@ class SinkConsumer:
         assert consumer is not None
         assert poller is not None
         await poller.rewind_prefetch()
-        async with self._lock:
-            await self._flush_offsets()
-            resubscribe = topics.topics != self._topics.topics
-            self._topics = topics
-            if resubscribe:
-                consumer.subscribe(topics.topics, listener=_Rebalance(self))
+        await self._flush_offsets()
+        resubscribe = topics.topics != self._topics.topics
+        self._topics = topics
+        if resubscribe:
+            consumer.subscribe(topics.topics, listener=_Rebalance(self))
         log.info("contracts taken in", contracts=self._registry.names(), topics=topics.topics)
 
     async def _start_consumer(self) -> None:
@@ -237,76 +240,85 @@ class SinkConsumer:
         consumer, poller = self._consumer, self._poller
         assert consumer is not None
         assert poller is not None
+        pipeline = self._pipeline
         s = self._settings
         while not self._stopping.is_set():
-            if self._pending is None:
-                if self._paused:
+            if pipeline.failure is not None:
+                await self._hold_failed_units()
+                continue
+            if self._paused:
+                await pipeline.drain()
+                if pipeline.failure is None:
                     await poller.rewind_prefetch()
+                    await self._flush_offsets()
                     self._parked.set()
                     await self._idle(s.sink_poll_timeout_ms / 1000)
+                continue
+            self._parked.clear()
+            if self._registry.due():
+                await pipeline.drain()
+                if pipeline.failure is not None:
                     continue
-                self._parked.clear()
-                if self._registry.due():
-                    await self._follow_contracts()
-                self._pending = await poller.next()
-                if self._pending is None:
-                    async with self._lock:
-                        await self._flush_offsets()
-                    continue
-            if s.sink_prefetch and not self._paused and self.held is None:
+                await self._follow_contracts()
+            await pipeline.wait_for_room()
+            if pipeline.failure is not None:
+                continue
+            consumer.resume(*consumer.assignment())
+            poll = await poller.next()
+            if poll is None:  # caught up: commit what the running units apply
+                await pipeline.drain()
+                await self._flush_offsets()
+                continue
+            if s.sink_prefetch and self.held is None:
                 poller.prefetch()  # the next poll's fetch overlaps this one's COPY
             try:
-                async with self._lock:
-                    await self._apply_pending()
-            except Exception as exc:
+                messages = [decode(r, self._topics) for r in poll.records]
+            except UnknownColumns as exc:
                 await poller.rewind_prefetch()
-                reason = "postgres" if _is_postgres_error(exc) else type(exc).__name__
-                await self._hold(reason, str(exc) or type(exc).__name__)
+                poller.rewind(poll)
+                await self._hold(type(exc).__name__, str(exc))
                 continue
-            self.watchdog.progressed()
-            if self.held is not None:
-                log.info("consumption resumed", after=self.held)
-                self.held = None
-            if not self._paused:
-                consumer.resume(*consumer.assignment())
-            self._backoff.reset()
+            assigned = consumer.assignment()
+            pipeline.put(u for u in units(poll, messages) if u.tp in assigned)
+            await self._flush_offsets()
 
-    async def _apply_pending(self) -> None:
-        """Apply the poll in hand: its partitions split over ``sink_copy_connections``
-        transactions run at once (each claims and copies its own chunks: exactly once per
-        chunk), then the ledger, then the offsets, once every transaction has committed. When
-        one fails, the others' chunks are skipped as duplicates on the retry."""
-        pending = self._pending
-        assert pending is not None
-        messages = [decode(r, self._topics) for r in pending.records]  # may raise UnknownColumns
-        groups = split(pending, messages, self._settings.sink_copy_connections)
-        results = await asyncio.gather(
-            *(self._apply_group(group) for group in groups), return_exceptions=True
-        )
-        outcomes = [r for r in results if isinstance(r, PollOutcome)]
-        for outcome in outcomes:
-            outcome.log()
-        failures = [r for r in results if isinstance(r, BaseException)]
-        if failures:
-            raise failures[0]
-        touched = sorted(set().union(*(o.batches for o in outcomes)))
-        async with self._connection("marking batches loaded") as conn:
-            await mark_loaded(conn, touched)
-        self._pending = None
-        for tp, offset in pending.offsets.items():
-            self._uncommitted[tp] = max(offset, self._uncommitted.get(tp, 0))
+    async def _hold_failed_units(self) -> None:
+        """A unit failed: let the running ones finish, commit what applied, hold, retry."""
+        pipeline, poller = self._pipeline, self._poller
+        assert poller is not None
+        await pipeline.settle()
+        await poller.rewind_prefetch()
         await self._flush_offsets()
+        exc = pipeline.failure
+        assert exc is not None
+        reason = "postgres" if _is_postgres_error(exc) else type(exc).__name__
+        await self._hold(reason, str(exc) or type(exc).__name__)
+        pipeline.resume()
 
-    async def _apply_group(self, messages: list[Message]) -> PollOutcome:
+    async def _apply_unit(self, unit: Unit) -> None:
+        """One unit in one transaction; then the ledger for its batches (after the commit,
+        so that concurrent transactions are all seen by the last one), then its offset is
+        committable."""
         async with self._connection("applying a poll batch") as conn:
-            outcome = await self._loader.apply(conn, messages)
-        if self._crash_armed and outcome.chunks_applied:
-            log.warning("test hook: exiting after the database commit, before offsets")
-            os._exit(CRASH_EXIT_CODE)
-        return outcome
+            outcome = await self._loader.apply(conn, unit.messages)
+            if self._crash_armed and outcome.chunks_applied:
+                log.warning("test hook: exiting after the database commit, before offsets")
+                os._exit(CRASH_EXIT_CODE)
+            outcome.log()
+            await mark_loaded(conn, sorted(outcome.batches))
+        self._uncommitted[unit.tp] = max(unit.next_offset, self._uncommitted.get(unit.tp, 0))
+        self.watchdog.progressed()
+        self._backoff.reset()
+        if self.held is not None:
+            log.info("consumption resumed", after=self.held)
+            self.held = None
 
     async def _flush_offsets(self, only: set[TopicPartition] | None = None) -> None:
-        """Commit the offsets of applied batches (call with the lock held)."""
+        """Commit the offsets of applied units."""
+        async with self._commit_lock:
+            await self._commit(only)
+
+    async def _commit(self, only: set[TopicPartition] | None) -> None:
         consumer = self._consumer
         if consumer is None or not self._uncommitted:
             return
@@ -359,7 +371,7 @@ class SinkConsumer:
                 await asyncio.wait_for(self._wake.wait(), min(remaining, 1.0))
             if self._wake.is_set():
                 break
-        if consumer is not None and not self._paused and self._pending is None:
+        if consumer is not None and not self._paused:
             consumer.resume(*consumer.assignment())
 
     @contextlib.asynccontextmanager
@@ -377,9 +389,11 @@ class SinkConsumer:
     # --- rebalance and control -------------------------------------------------------------
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Before partitions move: let the in-flight transaction finish, commit its offsets."""
-        async with self._lock:
-            await self._flush_offsets(only=revoked)
+        """Before partitions move: let their running transactions finish, commit their
+        offsets; their queued units are dropped (the next owner reads them again)."""
+        await self._pipeline.forget(revoked)
+        async with self._commit_lock:
+            await self._commit(revoked)
             for tp in revoked:
                 self._uncommitted.pop(tp, None)
         log.info(
@@ -394,7 +408,7 @@ class SinkConsumer:
         )
 
     async def pause(self, wait_s: float = 30) -> ConsumerState:
-        """Stop consuming after the in-flight transaction; returns once parked (or wait_s)."""
+        """Stop consuming once the polled units are applied; returns once parked (or wait_s)."""
         self._paused = True
         metrics.PAUSED.set(1)
         if self.running:
@@ -410,7 +424,7 @@ class SinkConsumer:
         self._parked.clear()
         self._wake.set()
         metrics.PAUSED.set(0)
-        if self._consumer is not None and self._pending is None:
+        if self._consumer is not None:
             self._consumer.resume(*self._consumer.assignment())
         log.info("consumption resumed on request")
         return self.state()

@@ -1,4 +1,4 @@
-"""Polls of the sink's consumer: bounded, fetched one ahead, split for parallel COPY.
+"""Polls of the sink's consumer: bounded, fetched one ahead, cut into per-partition units.
 
 ``Poller.next()`` returns the next poll: at most ``max_records`` messages and ``max_bytes``
 bytes (records past the cap are rewound with ``seek`` and come with the following poll).
@@ -8,9 +8,8 @@ waiting for it. A prefetched poll that will not be applied now (the current one 
 consumer pauses or stops) is rewound (``seek`` back to its first offsets), never dropped:
 a consumer's position must never move past records that were not applied.
 
-``split`` cuts a poll into per-connection groups by topic partition, so that each partition's
-records stay in order in one transaction and a chunk and its redeliveries (same key, same
-partition) never meet in two concurrent transactions.
+``units`` cuts a poll into one ``Unit`` per topic partition: that partition's messages in order,
+applied in one transaction (``pipeline.Pipeline``), and the offset to commit once it has been.
 """
 
 from __future__ import annotations
@@ -107,23 +106,27 @@ class Poller:
         return poll
 
 
-def split(poll: Poll, messages: list[Message], groups: int) -> list[list[Message]]:
-    """The poll's ``messages`` (decoded from its records, in order) in at most ``groups``
-    lists of about equal bytes, each partition whole in one list (largest partitions first,
-    each to the lightest list)."""
-    sizes: dict[tuple[str, int], int] = {}
-    for record in poll.records:
-        key = (record.topic, record.partition)
-        sizes[key] = sizes.get(key, 0) + len(record.value or b"")
-    if groups <= 1 or len(sizes) <= 1:
-        return [messages]
-    loads = [0] * min(groups, len(sizes))
-    slot: dict[tuple[str, int], int] = {}
-    for key, size in sorted(sizes.items(), key=lambda kv: (-kv[1], kv[0])):
-        lightest = loads.index(min(loads))
-        slot[key] = lightest
-        loads[lightest] += size
-    out: list[list[Message]] = [[] for _ in loads]
+@dataclass(eq=False)
+class Unit:
+    """One partition's messages of one poll: what one transaction applies."""
+
+    tp: TopicPartition
+    messages: list[Message]
+    next_offset: int
+    """the offset to commit for ``tp`` once the unit has been applied"""
+    size: int
+    """message bytes"""
+
+
+def units(poll: Poll, messages: list[Message]) -> list[Unit]:
+    """The poll's ``messages`` (decoded from its records, in order), one unit per partition,
+    largest first."""
+    by_tp: dict[TopicPartition, Unit] = {}
     for record, message in zip(poll.records, messages, strict=True):
-        out[slot[(record.topic, record.partition)]].append(message)
-    return out
+        tp = TopicPartition(record.topic, record.partition)
+        unit = by_tp.get(tp)
+        if unit is None:
+            unit = by_tp[tp] = Unit(tp, [], poll.offsets[tp], 0)
+        unit.messages.append(message)
+        unit.size += len(record.value or b"")
+    return sorted(by_tp.values(), key=lambda u: -u.size)

@@ -23,13 +23,11 @@ class SinkSettings(EndpointSettings, TopicSettings):
         description="this replica's name (logs, batchpipe.chunks.applied_by)",
     )
     sink_group_id: str = Field(default="batchpipe-pg-sink", min_length=1)
-    sink_poll_max_records: int = Field(
-        default=5000, ge=1, description="most messages in one transaction"
-    )
+    sink_poll_max_records: int = Field(default=5000, ge=1, description="most messages in one poll")
     sink_poll_max_bytes: int = Field(
         default=16 * 1024 * 1024,
         ge=64 * 1024,
-        description="most message bytes in one transaction (at least one message is taken)",
+        description="most message bytes in one poll (at least one message is taken)",
     )
     sink_poll_timeout_ms: int = Field(
         default=500, ge=10, description="longest wait for messages before an empty poll"
@@ -44,8 +42,9 @@ class SinkSettings(EndpointSettings, TopicSettings):
         default=2,
         ge=1,
         le=16,
-        description="transactions (connections) one poll is split over, by partition, COPYing "
-        "at once; offsets are committed when all of them have committed",
+        description="transactions (connections) applying polled units at once, one per "
+        "partition at a time, with no barrier between polls; a partition's offset is committed "
+        "once its unit's transaction has",
     )
     sink_prefetch: bool = Field(
         default=True,

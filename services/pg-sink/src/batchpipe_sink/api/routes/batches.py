@@ -38,5 +38,7 @@ async def list_batches(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> list[BatchView]:
     """The newest batches that have a manifest, newest first (of ``dataset`` when given)."""
+    if dataset is not None and "\x00" in dataset:  # PostgreSQL text cannot hold NUL
+        return []  # and no dataset is named with one
     async with pool.acquire(timeout=10) as conn:
         return await recent_batches(conn, dataset, limit)

@@ -1,0 +1,113 @@
+"""Units of polls applied by several connections at once, with no barrier between polls.
+
+The consumer puts each poll's units (one per topic partition, ``polling.units``) here and goes
+on fetching. Up to ``workers`` units run at once, each in its own transaction on its own
+connection. A partition has at most one unit running and its units run in the order they were
+put, so that its offsets advance without gaps and a chunk and its redeliveries (same key, same
+partition) never meet in two open transactions. A worker that finishes takes the oldest queued
+unit of a partition that is not running, whichever poll it came from: one slow transaction
+holds up only its own partition, never the other connection.
+
+When a unit fails, the pipeline halts: no new unit starts, the failed unit goes back to the
+head of the queue (still the first of its partition), and the consumer waits for the running
+ones, holds, and calls ``resume``. What the failed transaction did not commit is applied on the
+retry; what it did commit is skipped as duplicates (the chunk claims in ``Loader``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+
+from aiokafka.structs import TopicPartition
+
+from batchpipe_sink.polling import Unit
+
+Apply = Callable[[Unit], Awaitable[None]]
+
+
+class Pipeline:
+    def __init__(self, workers: int, apply: Apply) -> None:
+        self._workers = workers
+        self._apply = apply
+        self._queue: deque[Unit] = deque()
+        self._running: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._failure: BaseException | None = None
+        self._changed = asyncio.Event()
+
+    @property
+    def failure(self) -> BaseException | None:
+        """The first failure since the last ``resume`` (the pipeline is halted while set)."""
+        return self._failure
+
+    @property
+    def queued(self) -> int:
+        return len(self._queue)
+
+    @property
+    def idle(self) -> bool:
+        return not self._queue and not self._running
+
+    def put(self, units: Iterable[Unit]) -> None:
+        self._queue.extend(units)
+        self._start()
+
+    def resume(self) -> None:
+        """Start the queued units again after a failure."""
+        self._failure = None
+        self._start()
+
+    async def wait_for_room(self) -> None:
+        """Until at most ``workers`` units wait (so the next poll can be taken), or halted."""
+        await self._until(lambda: len(self._queue) <= self._workers or self._failure is not None)
+
+    async def drain(self) -> None:
+        """Until every queued unit has been applied, or the pipeline halted and nothing runs."""
+        await self._until(
+            lambda: not self._running and (not self._queue or self._failure is not None)
+        )
+
+    async def settle(self) -> None:
+        """Until nothing runs (queued units stay queued)."""
+        await self._until(lambda: not self._running)
+
+    async def forget(self, tps: set[TopicPartition]) -> None:
+        """Drop the queued units of ``tps`` (their partitions move to another member, which
+        reads them again from the committed offsets) and wait for their running units."""
+        self._queue = deque(u for u in self._queue if u.tp not in tps)
+        await self._until(lambda: not (self._running.keys() & tps))
+
+    async def stop(self) -> None:
+        """Drop the queue and wait for the running units."""
+        self._queue.clear()
+        await self.settle()
+
+    async def _until(self, done: Callable[[], bool]) -> None:
+        while not done():
+            self._changed.clear()
+            await self._changed.wait()
+
+    def _start(self) -> None:
+        if self._failure is not None:
+            return
+        while len(self._running) < self._workers:
+            unit = next((u for u in self._queue if u.tp not in self._running), None)
+            if unit is None:
+                return
+            self._queue.remove(unit)
+            self._running[unit.tp] = asyncio.create_task(
+                self._run(unit), name=f"pg-sink-apply-{unit.tp.topic}-{unit.tp.partition}"
+            )
+
+    async def _run(self, unit: Unit) -> None:
+        try:
+            await self._apply(unit)
+        except Exception as exc:
+            self._queue.appendleft(unit)
+            if self._failure is None:
+                self._failure = exc
+        finally:
+            del self._running[unit.tp]
+            self._changed.set()
+            self._start()
