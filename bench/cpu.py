@@ -1,7 +1,7 @@
 """CPU seconds each part of the stack spends while a stage runs.
 
 A stage that keeps every core busy cannot get faster by overlapping more: only by doing less.
-``CpuSeconds`` reads user + system time of each process (and of its children, live and
+``cpu_seconds`` reads user + system time of each process (and of its children, live and
 reaped: PostgreSQL's backends and autovacuum workers are the postmaster's children) before and
 after, so that the benchmark can say where a stage's CPU goes and how much of the machine it
 used (``busy``: CPU seconds / (wall seconds x cores)).
@@ -9,9 +9,11 @@ used (``busy``: CPU seconds / (wall seconds x cores)).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
-from types import TracebackType
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -32,39 +34,33 @@ def _cpu_seconds(pid: int) -> float | None:
     return total
 
 
-class CpuSeconds:
-    """``with CpuSeconds({"postgres": pid, ...}) as cpu: ...`` then ``cpu.seconds`` per name
-    and ``cpu.busy`` (the share of the machine's cores the named processes kept busy)."""
+@dataclass
+class CpuUse:
+    seconds: dict[str, float] = field(default_factory=dict)
+    """CPU seconds per process name"""
+    busy: float = 0.0
+    """the share of the machine's cores the named processes kept busy"""
 
-    def __init__(self, pids: dict[str, int]) -> None:
-        self._pids = pids
-        self._start: dict[str, float] = {}
-        self._started = 0.0
-        self.seconds: dict[str, float] = {}
-        self.busy = 0.0
 
-    def _read(self) -> dict[str, float]:
-        out = {}
-        for name, pid in self._pids.items():
-            seconds = _cpu_seconds(pid)
-            if seconds is not None:
-                out[name] = seconds
-        return out
+def _read(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        seconds = _cpu_seconds(pid)
+        if seconds is not None:
+            out[name] = seconds
+    return out
 
-    def __enter__(self) -> CpuSeconds:
-        self._start = self._read()
-        self._started = time.perf_counter()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        wall = time.perf_counter() - self._started
-        end = self._read()
-        self.seconds = {
-            name: max(0.0, end[name] - self._start[name]) for name in end if name in self._start
-        }
-        self.busy = sum(self.seconds.values()) / (wall * (os.cpu_count() or 1))
+@contextlib.contextmanager
+def cpu_seconds(pids: dict[str, int]) -> Iterator[CpuUse]:
+    """``with cpu_seconds({"postgres": pid, ...}) as use: ...``, then read ``use``."""
+    use = CpuUse()
+    start = _read(pids)
+    started = time.perf_counter()
+    try:
+        yield use
+    finally:
+        wall = time.perf_counter() - started
+        end = _read(pids)
+        use.seconds = {name: max(0.0, end[name] - start[name]) for name in end if name in start}
+        use.busy = sum(use.seconds.values()) / (wall * (os.cpu_count() or 1))

@@ -56,7 +56,7 @@ from batchpipe_common.contracts import load_contract
 from batchpipe_common.ddl import column_ddl
 from batchpipe_common.settings import REPO_ROOT
 from bench import real_world
-from bench.cpu import CpuSeconds
+from bench.cpu import cpu_seconds
 from bench.history import Point, history_curve, history_section, splice_section
 from bench.rss import PeakRss
 
@@ -198,7 +198,7 @@ def service_pids(config: StackConfig, servers: bool = False) -> dict[str, int]:
 
 def with_cpu(m: Measure, pids: dict[str, int], measure: Callable[[], float]) -> float:
     """``measure()``, recording the CPU seconds each process spent on it into ``m``."""
-    with CpuSeconds(pids) as cpu:
+    with cpu_seconds(pids) as cpu:
         seconds = measure()
     for name, used in cpu.seconds.items():
         m.cpu_s.setdefault(name, []).append(used)

@@ -7,18 +7,19 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from aiokafka.structs import TopicPartition
+from aiokafka.structs import ConsumerRecord, TopicPartition
 
+from batchpipe_sink.messages import Malformed, Message, Position
 from batchpipe_sink.pipeline import Pipeline
-from batchpipe_sink.polling import Unit
+from batchpipe_sink.polling import Poll, Unit, units
 
 A = TopicPartition("bank", 0)
 B = TopicPartition("bank", 1)
 C = TopicPartition("bank", 2)
 
 
-def unit(tp: TopicPartition, next_offset: int) -> Unit:
-    return Unit(tp=tp, messages=[], next_offset=next_offset, size=1)
+def unit(tp: TopicPartition, next_offset: int, *more: TopicPartition) -> Unit:
+    return Unit(offsets={t: next_offset for t in (tp, *more)}, messages=[], size=1)
 
 
 class Applier:
@@ -30,7 +31,8 @@ class Applier:
         self._gates: dict[tuple[TopicPartition, int], asyncio.Future[None]] = {}
 
     async def __call__(self, u: Unit) -> None:
-        key = (u.tp, u.next_offset)
+        tp, offset = next(iter(u.offsets.items()))  # a unit is named by its first partition
+        key = (tp, offset)
         self.started.append(key)
         gate = self._gates[key] = asyncio.get_running_loop().create_future()
         await gate
@@ -139,21 +141,102 @@ async def test_stop_drops_the_queue_and_waits_for_the_running_units() -> None:
 
 
 @pytest.mark.parametrize("workers", [1, 2, 4])
-async def test_room_for_the_next_poll_once_at_most_workers_units_wait(workers: int) -> None:
+async def test_room_for_the_next_poll_once_nothing_waits_and_a_connection_is_free(
+    workers: int,
+) -> None:
     applier = Applier()
     pipeline = Pipeline(workers, applier)
-    tps = [TopicPartition("t", p) for p in range(workers * 3)]
+    tps = [TopicPartition("t", p) for p in range(workers * 2)]
     pipeline.put([unit(tp, 1) for tp in tps])
     await settled()
     room = asyncio.create_task(pipeline.wait_for_room())
-    await settled()
-    assert not room.done() and pipeline.queued == workers * 2
-    for tp in tps[:workers]:
-        applier.finish(tp, 1)
-    await asyncio.wait_for(room, 1)
-    assert pipeline.queued == workers
-    for tp in tps[workers:]:
+    for tp in tps[:workers]:  # the waiting units start: nothing waits, all connections busy
         await settled()
+        assert not room.done()
+        applier.finish(tp, 1)
+    await settled()
+    assert not room.done() and pipeline.queued == 0
+    applier.finish(tps[workers], 1)  # a connection is free
+    await asyncio.wait_for(room, 1)
+    for tp in tps[workers + 1 :]:
         applier.finish(tp, 1)
     await pipeline.drain()
-    assert len(applier.applied) == workers * 3
+    assert len(applier.applied) == workers * 2
+
+
+async def test_a_unit_of_several_partitions_keeps_each_partition_in_order() -> None:
+    applier = Applier()
+    pipeline = Pipeline(2, applier)
+    pipeline.put([unit(B, 1)])
+    pipeline.put([unit(A, 2, B), unit(A, 3), unit(C, 4)])  # the shared unit waits for B
+    await settled()
+    assert applier.running() == {(B, 1), (C, 4)}  # not A's second unit before its first
+    applier.finish(B, 1)
+    await settled()
+    assert applier.running() == {(A, 2), (C, 4)}
+    applier.finish(A, 2)
+    applier.finish(C, 4)
+    await settled()
+    applier.finish(A, 3)
+    await pipeline.drain()
+    assert applier.applied.index((A, 2)) < applier.applied.index((A, 3))
+
+
+async def test_forgetting_a_partition_keeps_the_others_of_a_shared_unit() -> None:
+    applier = Applier()
+    pipeline = Pipeline(1, applier)
+    pipeline.put([unit(C, 1)])
+    shared = Unit({A: 5, B: 7}, [_message(A), _message(B), _message(A)], 3)
+    pipeline.put([shared])
+    await settled()
+    await asyncio.wait_for(pipeline.forget({A}), 1)  # nothing of A runs: returns at once
+    applier.finish(C, 1)
+    await settled()
+    assert applier.running() == {(B, 7)}  # the shared unit, now B's messages only
+    applier.finish(B, 7)
+    await pipeline.drain()
+
+
+def _message(tp: TopicPartition) -> Malformed:
+    return Malformed(Position(tp.topic, tp.partition, 0), "test")
+
+
+def test_small_partitions_share_a_unit_and_big_ones_have_their_own() -> None:
+    poll = Poll()
+    sizes = {A: [600, 600], B: [100], C: [200, 50]}  # bytes of each record, per partition
+    messages: list[Message] = []
+    offset = 0
+    for tp, lengths in sizes.items():
+        for length in lengths:
+            poll.records.append(_record(tp, offset, length))
+            messages.append(_message(tp))
+            poll.first.setdefault(tp, offset)
+            poll.offsets[tp] = offset + 1
+            offset += 1
+    cut = units(poll, messages, min_bytes=1000)
+    assert [(u.offsets, u.size, len(u.messages)) for u in cut] == [
+        ({A: 2}, 1200, 2),
+        ({B: 3, C: 5}, 350, 3),
+    ]
+    only_c = cut[1].without({B})
+    assert only_c is not None and only_c.offsets == {C: 5}
+    assert [m.position.partition for m in only_c.messages] == [C.partition] * 2
+    assert cut[1].without({B, C}) is None
+    assert len(units(poll, messages, min_bytes=0)) == 3  # one per partition
+    assert len(units(poll, messages, min_bytes=10**9)) == 1  # the whole poll
+
+
+def _record(tp: TopicPartition, offset: int, length: int) -> ConsumerRecord[bytes, bytes]:
+    return ConsumerRecord(
+        topic=tp.topic,
+        partition=tp.partition,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=b"x" * length,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=length,
+        headers=(),
+    )

@@ -1,19 +1,19 @@
 """The sink's consumer loop: poll, apply in transactions, then commit offsets.
 
 One consumer-group member per process. Each poll (bounded by messages, bytes and time) is cut
-into one unit per partition, and the units are applied by ``sink_copy_connections``
-PostgreSQL transactions at once (``pipeline.Pipeline``: a free connection takes the next
-unit, whichever poll it came from), while the next poll is fetched (``polling.Poller``). A
-partition's offset (last record + 1) is committed to Kafka only after its unit's transaction
-has committed. When PostgreSQL or Kafka fails, the pipeline halts: consumption is paused, the
-failed units are retried with backoff, no offset past them is committed, and readiness reports
-the reason until they go through. On a rebalance the listener waits for the revoked
-partitions' running transactions and commits their offsets before the partitions move. On stop
-the running transactions finish, their offsets are committed and the member leaves the group.
-Every ``sink_contracts_poll_s`` the consumer lets the pipeline drain and looks at the contracts
-folder: a new or changed contract gets its topics and raw table, and the consumer re-subscribes
-(offsets of applied units committed first, so the rebalance this causes loses and repeats
-nothing).
+into units (a big partition each, the small ones together), and the units are applied by
+``sink_copy_connections`` PostgreSQL transactions at once (``pipeline.Pipeline``: a free
+connection takes the next unit, whichever poll it came from), while the next poll is fetched
+(``polling.Poller``). A partition's offset (last record + 1) is committed to Kafka only after
+its unit's transaction has committed (``offsets.Offsets``). When PostgreSQL or Kafka fails,
+the pipeline halts: consumption is paused, the failed units are retried with backoff, no
+offset past them is committed, and readiness reports the reason until they go through. On a
+rebalance the listener waits for the revoked partitions' running transactions and commits
+their offsets before the partitions move. On stop the running transactions finish, their
+offsets are committed and the member leaves the group. Every ``sink_contracts_poll_s`` the
+consumer lets the pipeline drain and looks at the contracts folder: a new or changed contract
+gets its topics and raw table, and the consumer re-subscribes (offsets of applied units
+committed first, so the rebalance this causes loses and repeats nothing).
 """
 
 from __future__ import annotations
@@ -23,13 +23,12 @@ import contextlib
 import os
 import time
 from collections.abc import AsyncIterator
-from typing import TypeAlias
 
 import asyncpg
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener
-from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
-from aiokafka.structs import ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+from aiokafka.structs import TopicPartition
 
 from batchpipe_common import db
 from batchpipe_common.contract_folder import ContractFolder
@@ -38,6 +37,7 @@ from batchpipe_sink import metrics
 from batchpipe_sink.ledger import mark_loaded
 from batchpipe_sink.loader import Loader
 from batchpipe_sink.messages import TopicMap, UnknownColumns, decode
+from batchpipe_sink.offsets import Offsets
 from batchpipe_sink.pipeline import Pipeline
 from batchpipe_sink.polling import Poller, Unit, units
 from batchpipe_sink.registry import ContractRegistry
@@ -49,7 +49,6 @@ from batchpipe_sink.watchdog import ProgressWatchdog, Verdict
 log = structlog.get_logger(__name__)
 
 CRASH_EXIT_CODE = 17
-Record: TypeAlias = ConsumerRecord[bytes, bytes]
 
 
 class _Rebalance(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -73,18 +72,17 @@ class SinkConsumer:
         self._loader = Loader(settings.instance_id)
         self._topics = TopicMap.build([], settings.manifests_topic)
         self._consumer: AIOKafkaConsumer | None = None
-        self._commit_lock = asyncio.Lock()
         self._stopping = asyncio.Event()
         self._parked = asyncio.Event()
         self._wake = asyncio.Event()
         self._pipeline = Pipeline(settings.sink_copy_connections, self._apply_unit)
         self._poller: Poller | None = None
-        self._uncommitted: dict[TopicPartition, int] = {}
         self._paused = False
         self._backoff = Backoff(settings.sink_retry_initial_s, settings.sink_retry_max_s)
         self._task: asyncio.Task[None] | None = None
         self._crash_armed = settings.sink_crash_after_db_commit
         self.watchdog = ProgressWatchdog(settings.sink_stall_ready_s, settings.sink_stall_live_s)
+        self._offsets = Offsets(settings.sink_commit_timeout_s, self.watchdog.progressed)
         self.held: str | None = "starting"
 
     # --- lifecycle -------------------------------------------------------------------------
@@ -153,7 +151,7 @@ class SinkConsumer:
             if self._poller is not None:
                 await self._poller.rewind_prefetch()
             if self._consumer is not None:
-                await self._flush_offsets()
+                await self._offsets.commit(self._consumer)
                 try:
                     await asyncio.wait_for(
                         self._consumer.stop(), self._settings.sink_kafka_timeout_s
@@ -197,7 +195,7 @@ class SinkConsumer:
         assert consumer is not None
         assert poller is not None
         await poller.rewind_prefetch()
-        await self._flush_offsets()
+        await self._offsets.commit(self._consumer)
         resubscribe = topics.topics != self._topics.topics
         self._topics = topics
         if resubscribe:
@@ -250,7 +248,7 @@ class SinkConsumer:
                 await pipeline.drain()
                 if pipeline.failure is None:
                     await poller.rewind_prefetch()
-                    await self._flush_offsets()
+                    await self._offsets.commit(self._consumer)
                     self._parked.set()
                     await self._idle(s.sink_poll_timeout_ms / 1000)
                 continue
@@ -267,7 +265,7 @@ class SinkConsumer:
             poll = await poller.next()
             if poll is None:  # caught up: commit what the running units apply
                 await pipeline.drain()
-                await self._flush_offsets()
+                await self._offsets.commit(self._consumer)
                 continue
             if s.sink_prefetch and self.held is None:
                 poller.prefetch()  # the next poll's fetch overlaps this one's COPY
@@ -278,9 +276,10 @@ class SinkConsumer:
                 poller.rewind(poll)
                 await self._hold(type(exc).__name__, str(exc))
                 continue
-            assigned = consumer.assignment()
-            pipeline.put(u for u in units(poll, messages) if u.tp in assigned)
-            await self._flush_offsets()
+            moved = set(poll.offsets) - consumer.assignment()  # by a rebalance since the fetch
+            cut = (u.without(moved) for u in units(poll, messages, s.sink_unit_min_bytes))
+            pipeline.put(u for u in cut if u is not None)
+            await self._offsets.commit(self._consumer)
 
     async def _hold_failed_units(self) -> None:
         """A unit failed: let the running ones finish, commit what applied, hold, retry."""
@@ -288,7 +287,7 @@ class SinkConsumer:
         assert poller is not None
         await pipeline.settle()
         await poller.rewind_prefetch()
-        await self._flush_offsets()
+        await self._offsets.commit(self._consumer)
         exc = pipeline.failure
         assert exc is not None
         reason = "postgres" if _is_postgres_error(exc) else type(exc).__name__
@@ -306,42 +305,13 @@ class SinkConsumer:
                 os._exit(CRASH_EXIT_CODE)
             outcome.log()
             await mark_loaded(conn, sorted(outcome.batches))
-        self._uncommitted[unit.tp] = max(unit.next_offset, self._uncommitted.get(unit.tp, 0))
+        for tp, next_offset in unit.offsets.items():
+            self._offsets.applied(tp, next_offset)
         self.watchdog.progressed()
         self._backoff.reset()
         if self.held is not None:
             log.info("consumption resumed", after=self.held)
             self.held = None
-
-    async def _flush_offsets(self, only: set[TopicPartition] | None = None) -> None:
-        """Commit the offsets of applied units."""
-        async with self._commit_lock:
-            await self._commit(only)
-
-    async def _commit(self, only: set[TopicPartition] | None) -> None:
-        consumer = self._consumer
-        if consumer is None or not self._uncommitted:
-            return
-        assigned = consumer.assignment()
-        for tp in [tp for tp in self._uncommitted if tp not in assigned]:
-            del self._uncommitted[tp]  # moved to another member, which re-reads and skips
-        offsets = {tp: off for tp, off in self._uncommitted.items() if only is None or tp in only}
-        if not offsets:
-            return
-        try:
-            await asyncio.wait_for(consumer.commit(offsets), self._settings.sink_commit_timeout_s)
-        except (CommitFailedError, IllegalStateError) as exc:
-            log.warning("offsets not committed: partitions moved", error=str(exc))
-        except (KafkaError, OSError, TimeoutError) as exc:
-            metrics.OFFSET_COMMIT_FAILURES.inc()
-            log.warning(
-                "offset commit failed; retrying later", error=str(exc) or type(exc).__name__
-            )
-            return
-        for tp, off in offsets.items():
-            if self._uncommitted.get(tp) == off:
-                del self._uncommitted[tp]
-        self.watchdog.progressed()
 
     async def _hold(self, reason: str, detail: str) -> None:
         """Pause consumption and wait a backoff step before the next attempt."""
@@ -392,10 +362,8 @@ class SinkConsumer:
         """Before partitions move: let their running transactions finish, commit their
         offsets; their queued units are dropped (the next owner reads them again)."""
         await self._pipeline.forget(revoked)
-        async with self._commit_lock:
-            await self._commit(revoked)
-            for tp in revoked:
-                self._uncommitted.pop(tp, None)
+        if self._consumer is not None:
+            await self._offsets.commit_revoked(self._consumer, revoked)
         log.info(
             "partitions revoked", partitions=sorted(f"{t.topic}:{t.partition}" for t in revoked)
         )

@@ -5,8 +5,8 @@ on fetching. Up to ``workers`` units run at once, each in its own transaction on
 connection. A partition has at most one unit running and its units run in the order they were
 put, so that its offsets advance without gaps and a chunk and its redeliveries (same key, same
 partition) never meet in two open transactions. A worker that finishes takes the oldest queued
-unit of a partition that is not running, whichever poll it came from: one slow transaction
-holds up only its own partition, never the other connection.
+unit none of whose partitions is running or waits behind an older unit, whichever poll it came
+from: one slow transaction holds up only its own partitions, never the other connection.
 
 When a unit fails, the pipeline halts: no new unit starts, the failed unit goes back to the
 head of the queue (still the first of its partition), and the consumer waits for the running
@@ -32,7 +32,8 @@ class Pipeline:
         self._workers = workers
         self._apply = apply
         self._queue: deque[Unit] = deque()
-        self._running: dict[TopicPartition, asyncio.Task[None]] = {}
+        self._running: dict[Unit, asyncio.Task[None]] = {}
+        self._busy: set[TopicPartition] = set()
         self._failure: BaseException | None = None
         self._changed = asyncio.Event()
 
@@ -59,8 +60,13 @@ class Pipeline:
         self._start()
 
     async def wait_for_room(self) -> None:
-        """Until at most ``workers`` units wait (so the next poll can be taken), or halted."""
-        await self._until(lambda: len(self._queue) <= self._workers or self._failure is not None)
+        """Until a connection is free and no unit waits (then the next poll is taken), or
+        halted. A sink that keeps up with the producer thus polls what arrived while its
+        connections were busy, in few transactions, not one per chunk."""
+        await self._until(
+            lambda: (not self._queue and len(self._running) < self._workers)
+            or self._failure is not None
+        )
 
     async def drain(self) -> None:
         """Until every queued unit has been applied, or the pipeline halted and nothing runs."""
@@ -73,10 +79,11 @@ class Pipeline:
         await self._until(lambda: not self._running)
 
     async def forget(self, tps: set[TopicPartition]) -> None:
-        """Drop the queued units of ``tps`` (their partitions move to another member, which
+        """Drop the queued messages of ``tps`` (their partitions move to another member, which
         reads them again from the committed offsets) and wait for their running units."""
-        self._queue = deque(u for u in self._queue if u.tp not in tps)
-        await self._until(lambda: not (self._running.keys() & tps))
+        kept = (u.without(tps) for u in self._queue)
+        self._queue = deque(u for u in kept if u is not None)
+        await self._until(lambda: not (self._busy & tps))
 
     async def stop(self) -> None:
         """Drop the queue and wait for the running units."""
@@ -92,13 +99,21 @@ class Pipeline:
         if self._failure is not None:
             return
         while len(self._running) < self._workers:
-            unit = next((u for u in self._queue if u.tp not in self._running), None)
+            unit = self._next()
             if unit is None:
                 return
             self._queue.remove(unit)
-            self._running[unit.tp] = asyncio.create_task(
-                self._run(unit), name=f"pg-sink-apply-{unit.tp.topic}-{unit.tp.partition}"
-            )
+            self._busy |= unit.tps
+            self._running[unit] = asyncio.create_task(self._run(unit), name="pg-sink-apply")
+
+    def _next(self) -> Unit | None:
+        """The oldest queued unit that no running or older queued unit shares a partition with."""
+        blocked = set(self._busy)
+        for unit in self._queue:
+            if not blocked & unit.tps:
+                return unit
+            blocked |= unit.tps
+        return None
 
     async def _run(self, unit: Unit) -> None:
         try:
@@ -108,6 +123,7 @@ class Pipeline:
             if self._failure is None:
                 self._failure = exc
         finally:
-            del self._running[unit.tp]
+            del self._running[unit]
+            self._busy -= unit.tps
             self._changed.set()
             self._start()

@@ -8,8 +8,11 @@ waiting for it. A prefetched poll that will not be applied now (the current one 
 consumer pauses or stops) is rewound (``seek`` back to its first offsets), never dropped:
 a consumer's position must never move past records that were not applied.
 
-``units`` cuts a poll into one ``Unit`` per topic partition: that partition's messages in order,
-applied in one transaction (``pipeline.Pipeline``), and the offset to commit once it has been.
+``units`` cuts a poll into ``Unit``s, each applied in one transaction (``pipeline.Pipeline``): a
+partition with enough bytes in the poll is a unit of its own (a backlog is applied by several
+connections at once), the poll's small partitions share one (a sink that keeps up with the
+producer spends one transaction per poll, not one per partition); each unit carries the offsets
+to commit once it has been applied.
 """
 
 from __future__ import annotations
@@ -108,25 +111,52 @@ class Poller:
 
 @dataclass(eq=False)
 class Unit:
-    """One partition's messages of one poll: what one transaction applies."""
+    """Messages of one poll that one transaction applies: one partition's, or those of the
+    poll's small partitions together."""
 
-    tp: TopicPartition
+    offsets: dict[TopicPartition, int]
+    """per partition, the offset to commit once the unit has been applied"""
     messages: list[Message]
-    next_offset: int
-    """the offset to commit for ``tp`` once the unit has been applied"""
     size: int
     """message bytes"""
 
+    @property
+    def tps(self) -> set[TopicPartition]:
+        return set(self.offsets)
 
-def units(poll: Poll, messages: list[Message]) -> list[Unit]:
-    """The poll's ``messages`` (decoded from its records, in order), one unit per partition,
-    largest first."""
-    by_tp: dict[TopicPartition, Unit] = {}
+    def without(self, tps: set[TopicPartition]) -> Unit | None:
+        """This unit without the messages of ``tps`` (None when nothing is left)."""
+        if not tps & self.offsets.keys():
+            return self
+        kept = {tp: off for tp, off in self.offsets.items() if tp not in tps}
+        if not kept:
+            return None
+        messages = [m for m in self.messages if _tp(m) in kept]
+        return Unit(kept, messages, self.size)
+
+
+def _tp(message: Message) -> TopicPartition:
+    return TopicPartition(message.position.topic, message.position.partition)
+
+
+def units(poll: Poll, messages: list[Message], min_bytes: int) -> list[Unit]:
+    """The poll's ``messages`` (decoded from its records, in order) as units, largest first: a
+    partition with at least ``min_bytes`` in the poll is a unit of its own; the others share
+    one (a poll of small partitions is one transaction, not one per partition)."""
+    sizes: dict[TopicPartition, int] = {}
+    for record in poll.records:
+        tp = TopicPartition(record.topic, record.partition)
+        sizes[tp] = sizes.get(tp, 0) + len(record.value or b"")
+    own = {tp for tp, size in sizes.items() if size >= min_bytes}
+    shared = TopicPartition("", -1)  # the key of the small partitions' unit
+    out: dict[TopicPartition, Unit] = {}
     for record, message in zip(poll.records, messages, strict=True):
         tp = TopicPartition(record.topic, record.partition)
-        unit = by_tp.get(tp)
+        key = tp if tp in own else shared
+        unit = out.get(key)
         if unit is None:
-            unit = by_tp[tp] = Unit(tp, [], poll.offsets[tp], 0)
+            unit = out[key] = Unit({}, [], 0)
+        unit.offsets[tp] = poll.offsets[tp]
         unit.messages.append(message)
         unit.size += len(record.value or b"")
-    return sorted(by_tp.values(), key=lambda u: -u.size)
+    return sorted(out.values(), key=lambda u: -u.size)

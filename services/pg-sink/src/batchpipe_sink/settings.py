@@ -46,6 +46,13 @@ class SinkSettings(EndpointSettings, TopicSettings):
         "partition at a time, with no barrier between polls; a partition's offset is committed "
         "once its unit's transaction has",
     )
+    sink_unit_min_bytes: int = Field(
+        default=1024 * 1024,
+        ge=0,
+        description="a partition with at least this many message bytes in a poll is applied in "
+        "a transaction of its own (a backlog goes over the connections at once); the poll's "
+        "smaller partitions share one transaction",
+    )
     sink_prefetch: bool = Field(
         default=True,
         description="fetch and decompress the next poll while the current one is applied",
