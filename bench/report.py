@@ -178,7 +178,8 @@ def _cpu_section(results: Sequence[Measure]) -> list[str]:
         "## Where the CPU goes",
         "",
         "Median CPU seconds (user + system) each process spent during the run, PostgreSQL's "
-        "backends and workers included; **busy** is all of it over wall time x cores.",
+        "backends and workers included; **busy** is all of it over wall time x cores. Only "
+        "runs whose seconds cover the whole stage (the sink-alone runs time the drain only).",
         "",
         "| run | " + " | ".join(names) + " | total | wall s | busy |",
         "|---|" + "---:|" * (len(names) + 3),

@@ -420,8 +420,11 @@ def run(args: argparse.Namespace) -> list[Measure]:
                 seed += 1
                 path = bank_file(work, rows, seed)
                 stage_run = partial(stage, ctx, path, m.parts)
+                if stage is not stage_sink_alone:  # it times the drain only, after an upload
+                    # and a produce: its CPU would not belong to its seconds
+                    stage_run = partial(with_cpu, m, service_pids(config, True), stage_run)
                 with PeakRss(service_pids(config)) as peak:
-                    m.pair(ctx, path, partial(with_cpu, m, service_pids(config, True), stage_run))
+                    m.pair(ctx, path, stage_run)
                 for name, mb in peak.mb.items():
                     m.rss_mb[name] = max(m.rss_mb.get(name, 0.0), mb)
                 path.unlink()

@@ -64,8 +64,10 @@ class Pipeline:
         halted. A sink that keeps up with the producer thus polls what arrived while its
         connections were busy, in few transactions, not one per chunk."""
         await self._until(
-            lambda: (not self._queue and len(self._running) < self._workers)
-            or self._failure is not None
+            lambda: (
+                (not self._queue and len(self._running) < self._workers)
+                or self._failure is not None
+            )
         )
 
     async def drain(self) -> None:
