@@ -110,21 +110,40 @@ async def test_a_failure_halts_and_the_failed_unit_is_retried_first_of_its_parti
     assert applier.applied == [(B, 1), (A, 1), (C, 1), (A, 2)]
 
 
-async def test_revoked_partitions_lose_their_queue_after_their_running_unit() -> None:
+async def test_revoked_partitions_are_applied_before_they_move() -> None:
     applier = Applier()
     pipeline = Pipeline(2, applier)
     pipeline.put([unit(A, 1), unit(B, 1), unit(A, 2), unit(B, 2)])
     await settled()
-    forgetting = asyncio.create_task(pipeline.forget({A}))
-    await settled()
-    assert not forgetting.done()  # A's running unit finishes (and commits) first
+    finishing = asyncio.create_task(pipeline.finish({A}))
     applier.finish(A, 1)
-    await asyncio.wait_for(forgetting, 1)
+    await settled()
+    assert not finishing.done()  # A's queued unit is applied too, never dropped
+    applier.finish(A, 2)
+    await asyncio.wait_for(finishing, 1)
     applier.finish(B, 1)
     await settled()
     applier.finish(B, 2)
     await pipeline.drain()
-    assert applier.applied == [(A, 1), (B, 1), (B, 2)]  # A's queued unit went to its next owner
+    assert sorted(applier.applied) == [(A, 1), (A, 2), (B, 1), (B, 2)]
+
+
+async def test_a_halted_pipeline_keeps_revoked_units_for_the_retry() -> None:
+    applier = Applier()
+    pipeline = Pipeline(1, applier)
+    pipeline.put([unit(A, 1), unit(A, 2)])
+    await settled()
+    applier.fail(A, 1)
+    await settled()
+    await asyncio.wait_for(pipeline.finish({A}), 1)  # halted, nothing runs: does not wait
+    assert pipeline.queued == 2  # both kept
+    pipeline.resume()
+    await settled()
+    applier.finish(A, 1)
+    await settled()
+    applier.finish(A, 2)
+    await pipeline.drain()
+    assert applier.applied == [(A, 1), (A, 2)]
 
 
 async def test_stop_drops_the_queue_and_waits_for_the_running_units() -> None:
@@ -180,21 +199,6 @@ async def test_a_unit_of_several_partitions_keeps_each_partition_in_order() -> N
     applier.finish(A, 3)
     await pipeline.drain()
     assert applier.applied.index((A, 2)) < applier.applied.index((A, 3))
-
-
-async def test_forgetting_a_partition_keeps_the_others_of_a_shared_unit() -> None:
-    applier = Applier()
-    pipeline = Pipeline(1, applier)
-    pipeline.put([unit(C, 1)])
-    shared = Unit({A: 5, B: 7}, [_message(A), _message(B), _message(A)], 3)
-    pipeline.put([shared])
-    await settled()
-    await asyncio.wait_for(pipeline.forget({A}), 1)  # nothing of A runs: returns at once
-    applier.finish(C, 1)
-    await settled()
-    assert applier.running() == {(B, 7)}  # the shared unit, now B's messages only
-    applier.finish(B, 7)
-    await pipeline.drain()
 
 
 def _message(tp: TopicPartition) -> Malformed:

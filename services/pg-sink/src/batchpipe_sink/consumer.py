@@ -359,9 +359,9 @@ class SinkConsumer:
     # --- rebalance and control -------------------------------------------------------------
 
     async def on_revoked(self, revoked: set[TopicPartition]) -> None:
-        """Before partitions move: let their running transactions finish, commit their
-        offsets; their queued units are dropped (the next owner reads them again)."""
-        await self._pipeline.forget(revoked)
+        """Before partitions move: apply what was polled of them (unless a failure holds the
+        pipeline: then let the running transactions finish) and commit their offsets."""
+        await self._pipeline.finish(revoked)
         if self._consumer is not None:
             await self._offsets.commit_revoked(self._consumer, revoked)
         log.info(

@@ -80,12 +80,21 @@ class Pipeline:
         """Until nothing runs (queued units stay queued)."""
         await self._until(lambda: not self._running)
 
-    async def forget(self, tps: set[TopicPartition]) -> None:
-        """Drop the queued messages of ``tps`` (their partitions move to another member, which
-        reads them again from the committed offsets) and wait for their running units."""
-        kept = (u.without(tps) for u in self._queue)
-        self._queue = deque(u for u in kept if u is not None)
-        await self._until(lambda: not (self._busy & tps))
+    async def finish(self, tps: set[TopicPartition]) -> None:
+        """Until every unit of ``tps`` has been applied, or, halted, none of them runs.
+
+        A partition's queued units are never dropped: the consumer's position is already past
+        their records, and a later unit of the partition (a poll fetched before a rebalance that
+        gave the partition back) would otherwise commit an offset past records nobody applied.
+        Units of a partition that moved to another member are applied all the same; its claims
+        make that harmless, and their offsets are not committed."""
+
+        def done() -> bool:
+            if self._busy & tps:
+                return False
+            return self._failure is not None or not any(u.tps & tps for u in self._queue)
+
+        await self._until(done)
 
     async def stop(self) -> None:
         """Drop the queue and wait for the running units."""
