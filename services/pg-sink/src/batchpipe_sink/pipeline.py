@@ -1,15 +1,16 @@
 """Units of polls applied by several connections at once, with no barrier between polls.
 
-The consumer puts each poll's units (one per topic partition, ``polling.units``) here and goes
-on fetching. Up to ``workers`` units run at once, each in its own transaction on its own
-connection. A partition has at most one unit running and its units run in the order they were
-put, so that its offsets advance without gaps and a chunk and its redeliveries (same key, same
-partition) never meet in two open transactions. A worker that finishes takes the oldest queued
-unit none of whose partitions is running or waits behind an older unit, whichever poll it came
-from: one slow transaction holds up only its own partitions, never the other connection.
+The consumer puts each poll's units (a big partition each, the small ones together,
+``polling.units``) here and goes on fetching. Up to ``workers`` units run at once, each in its
+own transaction on its own connection. A partition has at most one unit running and its units
+run in the order they were put, so that its offsets advance without gaps and a chunk and its
+redeliveries (same key, same partition) never meet in two open transactions. A worker that
+finishes takes the oldest queued unit none of whose partitions is running or waits behind an
+older unit, whichever poll it came from: one slow transaction holds up only its own
+partitions, never the other connection.
 
 When a unit fails, the pipeline halts: no new unit starts, the failed unit goes back to the
-head of the queue (still the first of its partition), and the consumer waits for the running
+head of the queue (still the first of its partitions), and the consumer waits for the running
 ones, holds, and calls ``resume``. What the failed transaction did not commit is applied on the
 retry; what it did commit is skipped as duplicates (the chunk claims in ``Loader``).
 """
