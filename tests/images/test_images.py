@@ -12,7 +12,10 @@ import asyncio
 import contextlib
 import os
 import random
+import re
+from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +29,7 @@ from tests.faults.pipeline import (
     trigger,
     upload,
 )
+from tests.images.conftest import BUILD_CACHE_SKEW_S
 from tests.images.containers import SERVICES, ServiceContainer, nanoseconds
 from tests.images.engine import Engine
 from tests.images.standins import LABEL, image_labels, standins
@@ -77,6 +81,42 @@ def test_stand_ins_are_the_dockerfiles_base_images(
         labels = image_labels(container_engine.cli, standin.tag)
         assert labels is not None, f"no image {standin.tag}"
         assert labels.get(LABEL) in (standin.digest, None), f"{standin.tag} is an old stand-in"
+
+
+def test_build_cache_keeps_only_the_steps_this_run_used(
+    container_engine: Engine, service_images: dict[str, str], builds_began: float
+) -> None:
+    """With vfs each cached step is a whole file system: steps of older builds are pruned, the
+    ones these builds used stay, with the steps they were built on (the next build of unchanged
+    sources reuses them)."""
+    records = container_engine.client.df()["BuildCache"] or []
+    assert records, "the builds left no cache: every build would start from scratch"
+    parents = {record["ID"]: _parents(record) for record in records}
+    kept = {
+        record["ID"]
+        for record in records
+        if _unix_time(record["LastUsedAt"]) >= builds_began - BUILD_CACHE_SKEW_S
+    }
+    pending = list(kept)
+    while pending:
+        for parent in parents.get(pending.pop(), ()):
+            if parent not in kept:
+                kept.add(parent)
+                pending.append(parent)
+    stale = [record for record in records if record["ID"] not in kept]
+    assert stale == [], f"{len(stale)} cached steps of older builds are kept"
+
+
+def _parents(record: dict[str, Any]) -> list[str]:
+    """A cache record's parents: ``Parents`` (API 1.42+) or ``Parent``."""
+    parents = record.get("Parents") or [record.get("Parent")]
+    return [str(parent) for parent in parents if parent]
+
+
+def _unix_time(rfc3339: str) -> float:
+    """Docker's nanosecond RFC 3339 time (``2026-12-01T04:52:53.429784886Z``) as Unix time."""
+    microseconds = re.sub(r"(\.\d{6})\d+", r"\1", rfc3339)  # Python parses up to 6 digits
+    return datetime.fromisoformat(microseconds.replace("Z", "+00:00")).timestamp()
 
 
 @pytest.mark.parametrize("name", SERVICES)
