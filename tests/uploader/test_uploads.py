@@ -10,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from batchpipe_cli.stack.config import StackConfig
 from batchpipe_common.s3 import parse_s3_uri, s3_client
 from batchpipe_common.settings import EndpointSettings, load_settings
 from batchpipe_uploader.app import build_app
@@ -76,6 +77,31 @@ async def test_inbox_file_upload_is_stored_intact_and_once(
         assert not uploads.get("Uploads")
     assert again.deduplicated is True
     assert again.s3_uri == first.json()["s3_uri"]
+
+
+async def test_parts_of_a_text_file_are_stored_as_sent(
+    uploader: httpx.AsyncClient, endpoints: EndpointSettings
+) -> None:
+    """SeaweedFS gzips a part that comes without a content type and looks like text, and unzips
+    it on every read: the parts go as opaque bytes, stored as sent (the filer's chunk list)."""
+    config = StackConfig.load()
+    if config.s3_backend != "seaweedfs":
+        pytest.skip("only SeaweedFS compresses what it stores")
+    line = f"2026-01-01T00:00:00Z,ACC-{random.randrange(1 << 30)},DEPOSIT,123.45,EUR\n".encode()
+    data = line * (11 * MiB // len(line))  # two parts of CSV text, new each run (not deduplicated)
+    params = {"dataset": "bank_transactions", "file_name": "text.csv"}
+    answer = await uploader.post("/v1/uploads", params=params, content=data)
+    assert answer.status_code == 200, answer.text
+    bucket, key = parse_s3_uri(answer.json()["s3_uri"])
+    filer = f"http://127.0.0.1:{config.ports['seaweedfs_filer']}"
+    async with httpx.AsyncClient(base_url=filer) as client:
+        entry = (await client.get(f"/buckets/{bucket}/{key}", params={"metadata": "true"})).json()
+    chunks = entry["chunks"]
+    assert sum(int(chunk["size"]) for chunk in chunks) == len(data)
+    assert [chunk for chunk in chunks if chunk.get("is_compressed")] == []
+    async with s3_client(endpoints) as s3:
+        stored = await s3.get_object(Bucket=bucket, Key=key)
+        assert await stored["Body"].read() == data
 
 
 @pytest.mark.parametrize(

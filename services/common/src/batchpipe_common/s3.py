@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from aiobotocore.config import AioConfig
@@ -21,8 +22,21 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def s3_client(settings: ServiceSettings, **config: Any) -> AbstractAsyncContextManager[Any]:
-    """``async with s3_client(settings) as s3: ...`` (path-style addressing, bounded retries)."""
+PART_CONTENT_TYPE = "application/octet-stream"
+
+
+def _part_is_bytes(request: Any, **_: Any) -> None:
+    """UploadPart carries no content type of its own (the object's is set when the upload is
+    created). SeaweedFS sniffs a part without one, finds text and gzips it as it stores it, and
+    again unzips it on every read: ~0.25 CPU-s per 43 MB (1M bank rows) on a 2-core machine.
+    AWS S3 and others ignore the header on a part."""
+    request.headers["Content-Type"] = PART_CONTENT_TYPE
+
+
+@asynccontextmanager
+async def s3_client(settings: ServiceSettings, **config: Any) -> AsyncIterator[Any]:
+    """``async with s3_client(settings) as s3: ...`` (path-style addressing, bounded retries;
+    every part of a multipart upload sent as opaque bytes)."""
     options: dict[str, Any] = {
         "s3": {"addressing_style": "path"},
         "retries": {"max_attempts": 4, "mode": "standard"},
@@ -32,11 +46,13 @@ def s3_client(settings: ServiceSettings, **config: Any) -> AbstractAsyncContextM
     options.update(config)
     key = settings.s3_access_key_id
     secret = settings.s3_secret_access_key
-    return get_session().create_client(
+    async with get_session().create_client(
         "s3",
         endpoint_url=settings.s3_endpoint_url,
         region_name=settings.s3_region,
         aws_access_key_id=key.get_secret_value() if key else None,
         aws_secret_access_key=secret.get_secret_value() if secret else None,
         config=AioConfig(**options),
-    )
+    ) as client:
+        client.meta.events.register("before-sign.s3.UploadPart", _part_is_bytes)
+        yield client
