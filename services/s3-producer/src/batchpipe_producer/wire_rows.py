@@ -53,7 +53,7 @@ class WireRows:
             sink = pa.BufferOutputStream()
             pa_csv.write_csv(self.table, sink, _WRITE_OPTIONS)
         except pa.ArrowInvalid:
-            return self._joined()  # some values are quoted already (see validator.quote_text)
+            return self._joined()  # some values are quoted already (see value_rules.quote_text)
         body: bytes = sink.getvalue().to_pybytes()
         return body
 

@@ -2,8 +2,8 @@
 
 Candidates are tried from the narrowest (boolean, integer, bigint, numeric, double, date,
 timestamp, timestamptz with each known ``format``); a candidate fits when the producer's own
-converter (``batchpipe_producer.validator.column_converter``) accepts every sampled value, so a
-proposed contract never disagrees with the producer about its sample. A column that no
+converter (``batchpipe_producer.value_rules.column_converter``) accepts every sampled value, so
+a proposed contract never disagrees with the producer about its sample. A column that no
 candidate fits is ``text``, with the value that stopped the closest candidate as the reason.
 """
 
@@ -47,7 +47,7 @@ def _candidate_contract(column: Column) -> Contract:
 
 def _first_misfit(type_: str, values: Iterable[str], fmt: str | None = None) -> str | None:
     """The first value the producer would reject for this type, or None when all fit."""
-    from batchpipe_producer.validator import column_converter
+    from batchpipe_producer.value_rules import column_converter
 
     column = Column(source="c", name="c", type=type_, format=fmt)
     convert = column_converter(_candidate_contract(column), column, csv=True)
