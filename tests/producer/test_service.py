@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import httpx
 import orjson
 import pytest
@@ -165,8 +167,9 @@ async def test_many_dead_letters_are_all_within_the_manifest_offsets(
 ) -> None:
     """Dead letters go out as record batches (several per submission of 256, several
     submissions): the manifest's DLQ offsets still cover every one of them, each once."""
+    base = random.randrange(990_000)  # a new file each run: a re-run's letters would add up
     rows = [
-        f"2023-01-{1 + i % 28:02d},RETAIL,Pune,{'abc' if i % 3 else '10.50'},{i}"
+        f"2023-01-{1 + i % 28:02d},RETAIL,Pune,{'abc' if i % 3 else '10.50'},{base + i}"
         for i in range(3000)
     ]
     data = HEADER + ("\n".join(rows) + "\n").encode()
