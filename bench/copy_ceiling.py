@@ -28,7 +28,7 @@ from batchpipe_cli.generate import generate_bank_file
 from batchpipe_common.contracts import LINEAGE_COLUMNS
 from batchpipe_common.ddl import column_ddl
 from batchpipe_sink.settings import SinkSettings
-from bench.run import CONTRACT, stack_env
+from bench.stages import CONTRACT, stack_env
 
 BATCH_ID = "bank_transactions-v1-0123456789abcdef0123"  # as long as a real batch id
 SINK_STREAMS: int = SinkSettings.model_fields["sink_copy_connections"].default

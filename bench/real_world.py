@@ -31,7 +31,7 @@ from batchpipe_producer.chunks import OutMessage
 from batchpipe_producer.formats import SourceFormat, validate_stream
 
 if TYPE_CHECKING:
-    from bench.run import Context, Measure
+    from bench.stages import Context, Measure
 
 DIRTY = (("1% bad rows", 100), ("5% bad rows", 20))
 COLUMNS = """
@@ -218,7 +218,8 @@ def main(argv: list[str] | None = None) -> None:
     import shutil
     import tempfile
 
-    from bench.run import Context, Measure, bank_file, log, stack_env, stage_end_to_end
+    from bench.run import log
+    from bench.stages import Context, Measure, bank_file, stack_env, stage_end_to_end
 
     parser = argparse.ArgumentParser(description=main.__doc__)
     parser.add_argument("--rows", type=int, default=1_000_000)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from batchpipe_common.settings import REPO_ROOT
 
 if TYPE_CHECKING:
-    from bench.run import Measure
+    from bench.stages import Measure
 
 BENCH_PY = REPO_ROOT / ".venvs" / "bench" / "bin" / "python"
 RSS_LIMIT_MB = 256.0
