@@ -2,11 +2,11 @@
 
 The sink's own ceiling, without Kafka: the same generated bank rows, held in memory, copied
 into a fresh table (with the raw table's BRIN index on ``_batch_id`` when it has that column)
-by a client, as the five contract columns (what the limit loads), with the lineage columns the
-sink writes on every row (``_batch_id``, ``_source_row``; ``_loaded_at`` from its default), and
-with an integer batch number in place of the 41-character id (what a narrower raw row would
-cost), alternating, three times each. ``--streams 2`` splits the rows over two connections
-copying at once, as one sink replica does. Prints rows/s per repetition.
+by a client, as the five contract columns (what the limit loads), as the sink copies them (wire
+format 2: ``_source_row`` on every row, ``_batch_id`` from its default, the batch the
+transaction set, ``_loaded_at`` from its default), and with the 41-character batch id on every
+row as wire format 1 had it, alternating, three times each. ``--streams 2`` splits the rows
+over two connections copying at once, as one sink replica does. Prints rows/s per repetition.
 
     .venv/bin/python -m bench.copy_ceiling [--rows 1000000] [--streams 2]
 
@@ -25,8 +25,8 @@ from pathlib import Path
 import asyncpg
 
 from batchpipe_cli.generate import generate_bank_file
-from batchpipe_common.contracts import LINEAGE_COLUMNS
-from batchpipe_common.ddl import column_ddl
+from batchpipe_common.contracts import BATCH_ID_COLUMN, LINEAGE_COLUMNS
+from batchpipe_common.ddl import BATCH_ID_SETTING, column_ddl
 from batchpipe_sink.settings import SinkSettings
 from bench.stages import CONTRACT, stack_env
 
@@ -41,24 +41,30 @@ def variants(path: Path) -> dict[str, tuple[str, list[str], bytes]]:
     rows = [line for line in lines if line]
     plain = b"".join(row + b"\n" for row in rows)
 
-    def with_lineage(batch: bytes) -> bytes:
+    def numbered(prefix: bytes) -> bytes:
         return b"".join(
-            row + b"," + batch + b"," + str(n).encode() + b"\n"
-            for n, row in enumerate(rows, start=1)
+            row + b"," + prefix + str(n).encode() + b"\n" for n, row in enumerate(rows, start=1)
         )
 
     names = list(CONTRACT.column_names)
-    ddl = [f"{name} {kind}" for name, kind in column_ddl(CONTRACT)]
-    numbered = [kind.replace("_batch_id text", "_batch_id integer") for kind in ddl]
-    lineage = [*names, *LINEAGE_COLUMNS]
+    ddl = ", ".join(f"{name} {kind}" for name, kind in column_ddl(CONTRACT))
     return {
         # the limit's table: the contract's columns only
-        "contract columns": (", ".join(ddl[: len(names)]), names, plain),
-        # the raw table the sink loads
-        "with lineage columns": (", ".join(ddl), lineage, with_lineage(BATCH_ID.encode())),
-        # the same with a batch number instead of the id
-        "with a batch number": (", ".join(numbered), lineage, with_lineage(b"17")),
+        "contract columns": (ddl.split(", _batch_id")[0], names, plain),
+        # the raw table, as the sink copies into it
+        "as the sink copies": (ddl, list(CONTRACT.wire_columns), numbered(b"")),
+        # the same with the batch id on every row (wire format 1)
+        "with the batch id on every row": (
+            ddl,
+            [*names, BATCH_ID_COLUMN, *LINEAGE_COLUMNS],
+            numbered(BATCH_ID.encode() + b","),
+        ),
     }
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    """A connection whose rows go to ``BATCH_ID`` (the sink sets it per transaction)."""
+    return await asyncpg.connect(dsn, server_settings={BATCH_ID_SETTING: BATCH_ID})
 
 
 def _parts(body: bytes, streams: int) -> list[bytes]:
@@ -76,7 +82,7 @@ async def measure(
 ) -> list[tuple[str, int, float]]:
     """(variant, rows copied, rows/s) per repetition, the variants alternating."""
     results: list[tuple[str, int, float]] = []
-    conns = [await asyncpg.connect(dsn) for _ in range(streams)]
+    conns = [await _connect(dsn) for _ in range(streams)]
     conn = conns[0]
     try:
         await conn.execute("create schema if not exists bench")
@@ -85,7 +91,7 @@ async def measure(
             for label, (ddl, columns, body) in cases.items():
                 await conn.execute("drop table if exists bench.copy_ceiling")
                 await conn.execute(f"create table bench.copy_ceiling ({ddl})")
-                if "_batch_id" in columns:
+                if "_batch_id" in ddl:
                     await conn.execute(
                         "create index on bench.copy_ceiling using brin (_batch_id)"
                         " with (autosummarize = on)"
@@ -123,8 +129,8 @@ async def sink_ceiling(dsn: str, path: Path, streams: int = SINK_STREAMS) -> flo
     columns), over as many connections at once as one sink replica uses, into a fresh copy of
     the raw table (``LIKE ... INCLUDING ALL``: its defaults and BRIN index): what the sink's
     COPY costs PostgreSQL, without Kafka or the ledger."""
-    _ddl, columns, body = variants(path)["with lineage columns"]
-    conns = [await asyncpg.connect(dsn) for _ in range(streams)]
+    _ddl, columns, body = variants(path)["as the sink copies"]
+    conns = [await _connect(dsn) for _ in range(streams)]
     conn = conns[0]
     try:
         await conn.execute("create schema if not exists bench")

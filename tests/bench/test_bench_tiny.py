@@ -71,7 +71,7 @@ def test_tiny_copy_ceiling_copies_every_row_of_each_variant(
     results = copy_ceiling.main(["--rows", "2000", "--reps", "1", "--streams", str(streams)])
     assert [(label, copied) for label, copied, _rate in results] == [
         ("contract columns", 2000),
-        ("with lineage columns", 2000),
-        ("with a batch number", 2000),
+        ("as the sink copies", 2000),
+        ("with the batch id on every row", 2000),
     ]
     assert all(rate > 0 for _label, _copied, rate in results)

@@ -147,7 +147,7 @@ class Warehouse:
                 await sink.copy_records_to_table(
                     contract.raw_table_name,
                     schema_name=contract.raw_schema,
-                    columns=list(contract.wire_columns),
+                    columns=[*contract.column_names, "_batch_id", "_source_row"],
                     records=[(*row, batch.batch_id, n) for n, row in enumerate(batch.rows, 1)],
                 )
                 await sink.executemany(

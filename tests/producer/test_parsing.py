@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from batchpipe_common.contracts import Contract, load_contract, parse_contract
+from batchpipe_common.wire import ChunkHeaders
 from batchpipe_producer.csv_source import produce_csv
 from batchpipe_producer.errors import UnreadableSource
 from batchpipe_producer.formats import validate_stream
@@ -39,8 +40,9 @@ def test_planted_rows_are_rejected_and_valid_rows_kept_with_lineage(bank: Contra
 
     rows = outbox.rows()
     assert [int(r[-1]) for r in rows] == sorted(sample.good)
-    assert all(r[-2] == BATCH for r in rows)
-    assert {int(r[-1]): r[:-2] for r in rows} == sample.good
+    chunks = [ChunkHeaders.from_kafka(m.headers or []) for m in outbox.chunks]
+    assert {c.batch_id for c in chunks} == {BATCH}  # the batch is the chunk's, not a column
+    assert {int(r[-1]): r[:-1] for r in rows} == sample.good
     letters = outbox.dead_letters
     assert {d["source_row"]: d["batch_id"] for d in letters} == dict.fromkeys(sample.bad, BATCH)
     assert len(letters) == len(BAD_LINES)
@@ -113,13 +115,11 @@ def test_values_are_normalized_to_their_wire_form() -> None:
     writer, outbox = writer_for(contract)
     produce_csv(io.BytesIO(data.encode()), writer)
     lines = outbox.chunks[0].value.decode().splitlines()
-    assert lines[1] == (
-        f"plain,12,1000,true,2024-01-02T03:04:05,2024-01-02T03:04:05+00:00,9.5,{BATCH},1"
-    )
+    assert lines[1] == ("plain,12,1000,true,2024-01-02T03:04:05,2024-01-02T03:04:05+00:00,9.5,1")
     assert lines[2] == (
-        f'"a,b ""q""",-3,0.5,false,2024-01-02T00:00:00,2024-01-02T03:04:05+02:00,-10,{BATCH},2'
+        '"a,b ""q""",-3,0.5,false,2024-01-02T00:00:00,2024-01-02T03:04:05+02:00,-10,2'
     )
-    assert lines[3] == f",,,,,,,{BATCH},3"
+    assert lines[3] == ",,,,,,,3"
 
 
 @pytest.mark.parametrize(
@@ -162,7 +162,7 @@ def test_header_may_list_columns_in_another_order(bank: Contract) -> None:
     data = b"Location,Date,Domain,Transaction_count,Total_Amount\nPune,2022-01-02,RETAIL,7,10.50\n"
     writer, outbox = writer_for(bank)
     produce_csv(io.BytesIO(data), writer)
-    assert outbox.rows() == [["2022-01-02", "RETAIL", "Pune", "10.50", "7", BATCH, "1"]]
+    assert outbox.rows() == [["2022-01-02", "RETAIL", "Pune", "10.50", "7", "1"]]
 
 
 def test_utf8_bom_is_ignored(bank: Contract) -> None:
@@ -195,10 +195,10 @@ def test_header_only_file_is_an_empty_batch(bank: Contract) -> None:
 
 def test_chunks_respect_the_byte_cap(bank: Contract) -> None:
     sample = bank_sample(3000, seed=11, plant=False)
-    writer, outbox = writer_for(bank, rows=10_000, max_bytes=20_000)
+    writer, outbox = writer_for(bank, rows=10_000, max_bytes=12_000)
     produce_csv(io.BytesIO(sample.csv_bytes), writer)
     assert len(outbox.chunks) > 10
-    assert all(len(m.value) <= 20_000 for m in outbox.chunks)
+    assert all(len(m.value) <= 12_000 for m in outbox.chunks)
     assert len(outbox.rows()) == 3000
 
 
@@ -264,7 +264,7 @@ def test_jsonl_bad_records(bank: Contract) -> None:
     )
     writer, outbox = writer_for(bank)
     produce_jsonl(io.BytesIO(data + b"\n"), writer)
-    assert outbox.rows() == [["2022-01-01", "RETAIL", "Pune", "1.5", "2", BATCH, "1"]]
+    assert outbox.rows() == [["2022-01-01", "RETAIL", "Pune", "1.5", "2", "1"]]
     assert [d["source_row"] for d in outbox.dead_letters] == [2, 3, 4, 5, 6, 7, 8]
     assert writer.progress.rows_read == 8
 
@@ -281,7 +281,7 @@ def test_a_local_stream_is_validated_without_servers(bank: Contract) -> None:
     progress = validate_stream(bank, io.BytesIO(sample.csv_bytes), "csv", outbox, chunk_rows=500)
     assert progress.rows_read == sample.rows_read
     assert progress.rows_rejected == len(sample.bad) == len(outbox.dead_letters)
-    assert {int(r[-1]): r[:-2] for r in outbox.rows()} == sample.good
+    assert {int(r[-1]): r[:-1] for r in outbox.rows()} == sample.good
     assert {d["source_row"] for d in outbox.dead_letters} == set(sample.bad)
 
 

@@ -72,8 +72,8 @@ async def test_upload_then_produce_planted_file(
     assert len(keys) == len(set(keys)) == manifest.chunk_count
     by_row = {int(r[-1]): r for r in rows}
     assert len(by_row) == len(rows) == manifest.rows_valid
-    assert {row: r[:-2] for row, r in by_row.items()} == sample.good
-    assert {r[-2] for r in rows} == {manifest.batch_id}
+    assert {row: r[:-1] for row, r in by_row.items()} == sample.good
+    assert {key.rsplit(b":", 1)[0] for key in keys} == {manifest.batch_id.encode()}
     assert sorted(d["source_row"] for d in letters) == sorted(sample.bad)  # type: ignore[type-var]
     assert all(d["source_uri"] == stored["s3_uri"] for d in letters)
 
@@ -99,7 +99,7 @@ async def test_gzip_jsonl_and_parquet_give_the_same_rows(
         manifest = Manifest.model_validate(status["manifest"])
         rows, _, letters = await _batch_rows(endpoints, manifest)
         assert letters == []
-        results.append(sorted((r[:-2], int(r[-1])) for r in rows))
+        results.append(sorted((r[:-1], int(r[-1])) for r in rows))
     assert results[0] == results[1] == results[2]
     assert len(results[0]) == 3000
 

@@ -21,7 +21,7 @@ import asyncpg
 import httpx
 
 from batchpipe_cli.stack.envfile import read_env_file
-from batchpipe_common.ddl import raw_table_ddl
+from batchpipe_common.ddl import BATCH_ID_SETTING, raw_table_ddl
 from batchpipe_common.kafka import admin_client, reliable_producer
 from batchpipe_common.settings import REPO_ROOT, EndpointSettings, load_settings
 from tests.sink.conftest import Dataset, free_port, write_contract
@@ -32,9 +32,7 @@ async def server_side_copy(admin_dsn: str, batch: BankBatch, directory: Path) ->
     """Seconds for PostgreSQL to COPY the batch's CSV from a file into a fresh table."""
     contract = batch.contract
     path = directory / "bench.csv"
-    path.write_bytes(
-        chunk_csv(contract.wire_columns, [(*r, batch.batch_id, str(i)) for i, r in batch.valid])
-    )
+    path.write_bytes(chunk_csv(contract.wire_columns, [(*r, str(i)) for i, r in batch.valid]))
     path.chmod(0o644)
     directory.chmod(0o755)
     conn = await asyncpg.connect(admin_dsn)
@@ -45,6 +43,7 @@ async def server_side_copy(admin_dsn: str, batch: BankBatch, directory: Path) ->
         )
         await conn.execute(ddl)
         cols = ", ".join(contract.wire_columns)
+        await conn.execute("SELECT set_config($1, $2, false)", BATCH_ID_SETTING, batch.batch_id)
         started = time.perf_counter()
         await conn.execute(f"COPY {table} ({cols}) FROM '{path}' (FORMAT csv, HEADER true)")
         elapsed = time.perf_counter() - started

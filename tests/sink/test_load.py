@@ -100,7 +100,7 @@ async def test_byte_cap_splits_polls_and_loses_nothing(
 ) -> None:
     sink = start_sink(env={"BATCHPIPE_SINK_POLL_MAX_BYTES": "65536"})
     sink.post("/v1/pause")
-    batch = BankBatch(dataset.contract, generated_rows(12_000), {99}, chunk_rows=600)
+    batch = BankBatch(dataset.contract, generated_rows(12_000), {99}, chunk_rows=1000)
     assert all(33_000 < len(body) <= 65_536 for _, body in batch.chunks)
     await batch.send_all(producer, endpoints.manifests_topic)
     sink.post("/v1/resume")
@@ -114,3 +114,35 @@ async def test_byte_cap_splits_polls_and_loses_nothing(
         if line.startswith("batchpipe_sink_transaction_seconds_count")
     )
     assert transactions >= len(batch.chunks), "at most one chunk fits the 64 KiB cap"
+
+
+async def test_batches_copied_together_keep_their_own_batch_id_in_either_wire_format(
+    dataset: Dataset,
+    start_sink: SinkFactory,
+    producer: AIOKafkaProducer,
+    warehouse: asyncpg.Connection,
+    endpoints: EndpointSettings,
+) -> None:
+    """Format 2 rows carry no batch id (the COPY fills it from the batch the transaction set);
+    format 1 rows carry it. Three batches polled together, chunks interleaved, each with the
+    exact rows and sums under its own id."""
+    batches = [
+        BankBatch(dataset.contract, generated_rows(3_000, seed=seed), {5}, chunk_rows=250)
+        for seed in (11, 12)
+    ]
+    batches.append(
+        BankBatch(dataset.contract, generated_rows(3_000, seed=13), {6}, 250, format_version=1)
+    )
+    sink = start_sink()
+    sink.post("/v1/pause")
+    for seq in range(len(batches[0].chunks)):
+        for batch in batches:
+            await batch.send_chunks(producer, [seq])
+    for batch in batches:
+        await batch.send_dead_letters(producer)
+        await batch.send_manifest(producer, endpoints.manifests_topic)
+    sink.post("/v1/resume")
+    for batch in batches:
+        await wait_loaded(sink, batch.batch_id)
+        assert await raw_totals(warehouse, dataset, batch.batch_id) == batch.expected_sums()
+    assert await duplicate_rows(warehouse, dataset) == 0

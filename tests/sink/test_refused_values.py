@@ -64,7 +64,7 @@ async def test_refused_values_are_isolated_and_recorded(
     count_reject = by_row[OUT_OF_RANGE_COUNT]
     assert "out of range for type integer" in count_reject["errors"]
     assert count_reject["raw_line"] == ",".join(
-        (*rows[OUT_OF_RANGE_COUNT - 1], batch.batch_id, str(OUT_OF_RANGE_COUNT))
+        (*rows[OUT_OF_RANGE_COUNT - 1], str(OUT_OF_RANGE_COUNT))
     )
     assert '"column": "transaction_count"' in count_reject["errors"]
     assert "date/time field value out of range" in by_row[IMPOSSIBLE_DATE]["errors"]

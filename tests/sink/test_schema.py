@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 
 from batchpipe_common.settings import EndpointSettings
+from batchpipe_sink.loader import SET_BATCH
 from batchpipe_sink.schema import SchemaMismatch, actual_columns, ensure_raw_table
 from tests.sink.conftest import Dataset, SinkFactory, wait_for, write_contract
 from tests.sink.wire_producer import BankBatch, generated_rows
@@ -64,6 +66,37 @@ async def test_new_nullable_column_is_added_other_changes_refused(
 
     with pytest.raises(SchemaMismatch, match="'channel' is in the table but not in the contract"):
         await ensure_raw_table(sink_conn, v1)
+
+
+async def test_batch_id_comes_from_the_transaction_and_an_older_table_gets_the_default(
+    sink_conn: asyncpg.Connection, tmp_path: Path
+) -> None:
+    """Wire format 2 rows carry no batch id: the COPY fills ``_batch_id`` from the setting the
+    sink's transaction made; without it the row is refused, never loaded without its batch.
+    A table made before format 2 (no default) gets the default when the sink ensures it."""
+    contract = write_contract(tmp_path, f"bt_{uuid.uuid4().hex[:10]}")
+    assert await ensure_raw_table(sink_conn, contract) == []
+    table = contract.raw_table
+    await sink_conn.execute(f"ALTER TABLE {table} ALTER COLUMN _batch_id DROP DEFAULT")
+    assert await ensure_raw_table(sink_conn, contract) == []
+    columns = [*contract.column_names, "_source_row"]
+
+    async def copy_one_row() -> None:
+        await sink_conn.copy_to_table(
+            contract.raw_table_name,
+            schema_name=contract.raw_schema,
+            columns=columns,
+            source=io.BytesIO(b"2024-01-31,RETAIL,Pune,10.50,3,1\n"),
+            format="csv",
+        )
+
+    async with sink_conn.transaction():
+        await sink_conn.execute(SET_BATCH, "batch-a")
+        await copy_one_row()
+    assert await sink_conn.fetchval(f"SELECT _batch_id FROM {table}") == "batch-a"
+    with pytest.raises(asyncpg.NotNullViolationError, match="_batch_id"):
+        await copy_one_row()  # the setting was the transaction's only
+    await sink_conn.execute(f"DROP TABLE {table}")
 
 
 async def test_sink_refuses_a_contract_its_table_contradicts(

@@ -20,6 +20,8 @@ from aiokafka import AIOKafkaProducer
 from batchpipe_cli.generate import iter_lines
 from batchpipe_common.contracts import Contract
 from batchpipe_common.wire import (
+    FORMAT_VERSION,
+    H_FORMAT,
     ChunkHeaders,
     DeadLetter,
     FieldError,
@@ -56,6 +58,8 @@ class BankBatch:
     """1-based source rows the 'producer' rejects (they go to the DLQ)."""
     chunk_rows: int = 1000
     batch_id: str = field(default_factory=lambda: f"test-{uuid.uuid4().hex[:16]}")
+    format_version: int = int(FORMAT_VERSION)
+    """1: every row also carries ``_batch_id`` (what producers before wire format 2 sent)."""
     source_uri: str = "s3://batchpipe-raw/test/bank.csv"
     data_offsets: dict[int, int] = field(default_factory=dict)
     dlq_offsets: dict[int, int] = field(default_factory=dict)
@@ -79,9 +83,11 @@ class BankBatch:
                 row_count=len(part),
                 source_uri=self.source_uri,
             )
-            body = chunk_csv(
-                self.contract.wire_columns, [(*r, self.batch_id, str(i)) for i, r in part]
-            )
+            if self.format_version == 1:
+                columns = (*self.contract.column_names, "_batch_id", "_source_row")
+                body = chunk_csv(columns, [(*r, self.batch_id, str(i)) for i, r in part])
+            else:
+                body = chunk_csv(self.contract.wire_columns, [(*r, str(i)) for i, r in part])
             out.append((headers, body))
         return out
 
@@ -107,7 +113,10 @@ class BankBatch:
                         self.contract.topic,
                         body,
                         key=chunk_key(self.batch_id, headers.chunk_seq),
-                        headers=headers.to_kafka(),
+                        headers=[
+                            (name, str(self.format_version).encode() if name == H_FORMAT else v)
+                            for name, v in headers.to_kafka()
+                        ],
                     )
                 )
         for fut in futures:

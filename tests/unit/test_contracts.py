@@ -21,7 +21,7 @@ def test_shipped_contract_loads() -> None:
         "Total_Amount",
         "Transaction_count",
     ]
-    assert contract.wire_columns[-2:] == ("_batch_id", "_source_row")
+    assert contract.wire_columns == (*contract.column_names, "_source_row")
     assert contract.columns[3].column_type.pg_type == "numeric(14,2)"
     assert contract.dlq_topic == "bank_transactions.dlq"
 

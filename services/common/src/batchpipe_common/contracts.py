@@ -20,8 +20,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from batchpipe_common.contract_yaml import DuplicateKey, LineLoader, line_of, strip_lines
 
-LINEAGE_COLUMNS = ("_batch_id", "_source_row")
-"""Columns the producer adds to every row on the wire; the sink adds ``_loaded_at``."""
+LINEAGE_COLUMNS = ("_source_row",)
+"""Columns the producer adds to every row on the wire (format 2). The raw table also has
+``_batch_id``, which the sink's COPY fills from the chunk's batch (``ddl.BATCH_ID_DEFAULT``),
+and ``_loaded_at`` (its default)."""
+BATCH_ID_COLUMN = "_batch_id"
+"""In every row of a format-1 chunk (such chunks still load: the sink copies the column)."""
 
 _SNAKE = re.compile(r"^[a-z][a-z0-9_]*$")
 _IDENT = re.compile(r"^[a-z_][a-z0-9_]*$")

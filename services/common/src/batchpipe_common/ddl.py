@@ -4,8 +4,16 @@ from __future__ import annotations
 
 from batchpipe_common.contracts import Contract
 
+BATCH_ID_SETTING = "batchpipe.batch_id"
+"""The session setting the sink sets (transaction-local) to the batch of the rows it copies."""
+BATCH_ID_DEFAULT = f"nullif(current_setting('{BATCH_ID_SETTING}', true), '')"
+"""``_batch_id``'s default: the batch the sink's transaction set. The rows on the wire do not
+carry the 41-character id: parsing it on every row was about a quarter of PostgreSQL's COPY
+time. Unset, the default is NULL and NOT NULL refuses the row: nothing loads without its batch.
+"""
+
 LINEAGE_DDL = (
-    ("_batch_id", "text NOT NULL"),
+    ("_batch_id", f"text NOT NULL DEFAULT {BATCH_ID_DEFAULT}"),
     ("_source_row", "bigint NOT NULL"),
     ("_loaded_at", "timestamptz NOT NULL DEFAULT now()"),
 )

@@ -1,7 +1,9 @@
 """The wire format between the s3-producer and the pg-sink (documented in docs/wire-format.md).
 
 A data message is one *chunk*: up to N valid rows of one batch as UTF-8 CSV (RFC 4180, ``,``
-delimiter, ``"`` quote, ``\\n`` line ends) with a header line naming ``Contract.wire_columns``.
+delimiter, ``"`` quote, ``\\n`` line ends) with a header line naming ``Contract.wire_columns``
+(format 2: the contract's columns and ``_source_row``; format 1 also had ``_batch_id`` on every
+row, and the sink still loads such chunks).
 NULL is the empty unquoted field; an empty string is ``""``. The sink feeds the value straight
 into PostgreSQL ``COPY ... FROM STDIN (FORMAT csv, HEADER true)``.
 
@@ -20,7 +22,9 @@ from typing import Literal
 import orjson
 from pydantic import BaseModel, Field
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+READABLE_FORMAT_VERSIONS = ("1", "2")
+"""Chunks the sink loads: a format-1 chunk names ``_batch_id`` among its columns."""
 RAW_LINE_LIMIT = 4096
 """Bytes of the raw source line kept in a dead letter (longer lines are truncated)."""
 
@@ -76,7 +80,7 @@ class ChunkHeaders:
     def from_kafka(cls, headers: KafkaHeaders | tuple[tuple[str, bytes], ...]) -> ChunkHeaders:
         values = {k: v.decode() for k, v in headers}
         version = values.get(H_FORMAT)
-        if version != FORMAT_VERSION:
+        if version not in READABLE_FORMAT_VERSIONS:
             raise WireFormatError(f"unsupported wire format version {version!r}")
         try:
             return cls(

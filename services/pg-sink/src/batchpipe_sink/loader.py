@@ -26,6 +26,7 @@ import orjson
 import structlog
 from pydantic import TypeAdapter
 
+from batchpipe_common.ddl import BATCH_ID_SETTING
 from batchpipe_common.logging import bound_batch
 from batchpipe_common.wire import FieldError
 from batchpipe_sink import metrics
@@ -43,6 +44,9 @@ REFUSED_VALUE_ERRORS: tuple[type[Exception], ...] = (
 _ERRORS = TypeAdapter(list[FieldError])
 
 _CONTEXT_COLUMN = re.compile(r"column (\w+):")
+
+SET_BATCH = f"SELECT set_config('{BATCH_ID_SETTING}', $1, true)"
+"""The batch of the rows the transaction copies next (``_batch_id``'s default reads it)."""
 
 _CLAIM_CHUNKS = """
 INSERT INTO batchpipe.chunks (batch_id, chunk_seq, dataset, topic, kafka_partition,
@@ -214,9 +218,9 @@ class Loader:
         outcome: PollOutcome,
         rejects: list[RejectRow],
     ) -> None:
-        groups: dict[tuple[str, tuple[str, ...]], list[Chunk]] = defaultdict(list)
+        groups: dict[tuple[str, tuple[str, ...], str | None], list[Chunk]] = defaultdict(list)
         for chunk in chunks:
-            groups[(chunk.contract.raw_table, chunk.columns)].append(chunk)
+            groups[(chunk.contract.raw_table, chunk.columns, chunk.copy_batch)].append(chunk)
         refused: dict[tuple[str, int], int] = {}
         for group in groups.values():
             try:
@@ -261,9 +265,14 @@ class Loader:
     async def _copy(
         self, conn: asyncpg.Connection, group: Sequence[Chunk], bodies: Sequence[memoryview]
     ) -> int:
-        """COPY ``bodies`` (CSV without header lines) into the group's table; rows copied."""
+        """COPY ``bodies`` (CSV without header lines) into the group's table; rows copied.
+        The group's chunks share their columns and their batch, which ``_batch_id``'s default
+        takes from the transaction's setting."""
         contract = group[0].contract
         started = time.perf_counter()
+        batch = group[0].copy_batch
+        if batch is not None:
+            await conn.execute(SET_BATCH, batch)
         status = await conn.copy_to_table(
             contract.raw_table_name,
             schema_name=contract.raw_schema,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
-from batchpipe_common.contracts import LINEAGE_COLUMNS, Contract
+from batchpipe_common.contracts import BATCH_ID_COLUMN, LINEAGE_COLUMNS, Contract
 from batchpipe_common.wire import ChunkHeaders, DeadLetter, Manifest, WireFormatError
 
 
@@ -40,6 +40,12 @@ class Chunk:
     @property
     def key(self) -> tuple[str, int]:
         return self.headers.batch_id, self.headers.chunk_seq
+
+    @property
+    def copy_batch(self) -> str | None:
+        """The batch a COPY of this chunk fills ``_batch_id`` with (``ddl.BATCH_ID_DEFAULT``);
+        None for a format-1 chunk, whose rows carry it."""
+        return None if BATCH_ID_COLUMN in self.columns else self.headers.batch_id
 
     @property
     def body(self) -> memoryview:
@@ -101,7 +107,7 @@ def decode_chunk(
     end = value.find(b"\n")
     header_line = value if end < 0 else value[:end]
     columns = tuple(header_line.decode("utf-8").rstrip("\r").split(","))
-    known = set(contract.wire_columns)
+    known = {*contract.wire_columns, BATCH_ID_COLUMN}  # format 1 had it on every row
     unknown = [c for c in columns if c not in known]
     if unknown:
         raise UnknownColumns(

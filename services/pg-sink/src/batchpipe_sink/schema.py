@@ -13,8 +13,14 @@ from importlib import resources
 
 import asyncpg
 
-from batchpipe_common.contracts import Contract
-from batchpipe_common.ddl import LINEAGE_DDL, quote_ident, raw_batch_index_ddl, raw_table_ddl
+from batchpipe_common.contracts import BATCH_ID_COLUMN, Contract
+from batchpipe_common.ddl import (
+    BATCH_ID_DEFAULT,
+    LINEAGE_DDL,
+    quote_ident,
+    raw_batch_index_ddl,
+    raw_table_ddl,
+)
 
 _DDL_LOCK = 0x6270_73696E6B  # pg_advisory_xact_lock key: "bpsink"
 
@@ -120,11 +126,32 @@ async def ensure_raw_table(conn: asyncpg.Connection, contract: Contract) -> list
         await conn.execute(raw_batch_index_ddl(contract))
         to_add = plan_evolution(contract, actual)
         table = f"{quote_ident(contract.raw_schema)}.{quote_ident(contract.raw_table_name)}"
+        if not await _has_default(conn, contract, BATCH_ID_COLUMN):
+            # a table of a sink before wire format 2: its COPY of format-2 chunks needs it
+            await conn.execute(
+                f"ALTER TABLE {table} ALTER COLUMN {BATCH_ID_COLUMN} SET DEFAULT {BATCH_ID_DEFAULT}"
+            )
         for col in to_add:
             await conn.execute(
                 f"ALTER TABLE {table} ADD COLUMN {quote_ident(col.name)} {col.pg_type}"
             )
         return [c.name for c in to_add]
+
+
+async def _has_default(conn: asyncpg.Connection, contract: Contract, column: str) -> bool:
+    found = await conn.fetchval(
+        """
+        SELECT a.atthasdef
+        FROM pg_attribute a
+        JOIN pg_class c ON c.oid = a.attrelid
+        JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = $1 AND c.relname = $2 AND a.attname = $3 AND NOT a.attisdropped
+        """,
+        contract.raw_schema,
+        contract.raw_table_name,
+        column,
+    )
+    return bool(found)
 
 
 async def table_columns(conn: asyncpg.Connection, contract: Contract) -> frozenset[str]:

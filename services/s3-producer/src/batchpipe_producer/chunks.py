@@ -1,7 +1,7 @@
 """Turning validated rows into wire messages: chunks of valid rows and one dead letter per bad row.
 
 ``BatchWriter`` runs on the parsing thread. It receives wire lines (serialized by the converters,
-ending in ``,<batch_id>,<source_row>``, no line end), cuts them into chunks under the row and
+ending in ``,<source_row>``, no line end), cuts them into chunks under the row and
 byte caps, and hands finished messages to an ``Outbox``, whose ``submit`` blocks while too many
 messages are in flight: that is the backpressure that keeps memory flat.
 """
@@ -90,7 +90,6 @@ class BatchWriter:
         contract = self.identity.contract
         self.header = ",".join(contract.wire_columns) + "\n"
         self._header_bytes = self.header.encode()
-        self.line_suffix = f",{self.identity.batch_id},"
         self.row_limit = self.max_rows
         self._rows_metric = metrics.ROWS.labels(dataset=contract.name, outcome="valid")
         self._rejects_metric = metrics.ROWS.labels(dataset=contract.name, outcome="rejected")

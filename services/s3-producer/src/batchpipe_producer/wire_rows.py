@@ -30,7 +30,8 @@ def listed(values: Sequence[Sequence[str | None] | FieldError]) -> Record:
 
 @dataclass(frozen=True)
 class WireRows:
-    """Valid rows in wire form: the contract's columns, then ``_batch_id`` and ``_source_row``."""
+    """Valid rows in wire form: the contract's columns, then ``_source_row`` (the batch is
+    the chunk's header, not a column: the sink's COPY fills ``_batch_id`` from it)."""
 
     table: pa.Table
 
@@ -71,7 +72,6 @@ class RowSink:
     def __init__(self, writer: BatchWriter, validator: Validator) -> None:
         self.writer = writer
         self.validator = validator
-        self.batch_id = pa.scalar(writer.identity.batch_id, pa.string())
         self.names = list(writer.identity.contract.wire_columns)
         self._offsets = pa.array([], pa.int64())
 
@@ -94,9 +94,7 @@ class RowSink:
         count = len(columns[0]) if columns else 0
         wire, failing = self.validator.validate(columns)
         rows = pc.add(self._row_offsets(count), pa.scalar(first_row, pa.int64()))
-        table = pa.Table.from_arrays(
-            [*wire, pa.repeat(self.batch_id, count), rows], names=self.names
-        )
+        table = pa.Table.from_arrays([*wire, rows], names=self.names)
         bad = unusable if unusable is not None and pc.any(unusable).as_py() else None
         failed_columns: dict[int, list[int] | None] = {}
         if bad is not None:
