@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import uuid
 
@@ -11,6 +12,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import NewTopic
 
+from batchpipe_common.db import create_pool
 from batchpipe_common.kafka import admin_client, reliable_producer
 from batchpipe_common.s3 import s3_client
 from batchpipe_common.settings import EndpointSettings
@@ -72,6 +74,26 @@ async def test_postgres_query_and_copy(admin_dsn: str) -> None:
         assert [(r["s"], str(r["n"])) for r in rows] == [("a", "12.50"), ("b,c", "7.25")]
     finally:
         await conn.close()
+
+
+async def test_pooled_connections_never_compile_a_ledger_lookup(
+    endpoints: EndpointSettings,
+) -> None:
+    """The services' connections run without JIT: a batch's status lookup is a 0.4 ms query
+    whose estimate, once the rejects table is large, crossed ``jit_above_cost`` and cost
+    ~250 ms of compiling each time (the sink looks one up after every commit)."""
+    pool = await create_pool(endpoints, min_size=1, max_size=1)
+    try:
+        async with pool.acquire() as conn:
+            assert await conn.fetchval("SHOW jit") == "off"
+            await conn.execute("SET jit_above_cost = 0")  # JIT for every query, if it were on
+            plan = await conn.fetchval(
+                "EXPLAIN (ANALYZE, FORMAT JSON) "
+                "SELECT * FROM batchpipe.batch_status WHERE batch_id = 'none'"
+            )
+            assert "JIT" not in json.loads(plan)[0]
+    finally:
+        await pool.close()
 
 
 async def test_pipeline_roles_exist(admin_dsn: str) -> None:
