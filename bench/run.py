@@ -92,7 +92,8 @@ def run(args: argparse.Namespace) -> list[Measure]:
         for _ in range(reps):
             ceiling.pair(ctx, base, lambda: asyncio.run(copy_ceiling.sink_ceiling(dsn, base)))
         ceiling.note = (
-            "the sink's own ceiling: lineage columns on every row, BRIN index, "
+            "the sink's own ceiling: `_source_row` on every row, `_batch_id` from its default, "
+            "BRIN index, "
             f"{copy_ceiling.SINK_STREAMS} connections at once as one replica"
         )
         log(f"sink ceiling: {ceiling.rate:,.0f} rows/s, {ceiling.paired_ratio:.2f}x COPY")
