@@ -8,8 +8,9 @@ BATCH_ID_SETTING = "batchpipe.batch_id"
 """The session setting the sink sets (transaction-local) to the batch of the rows it copies."""
 BATCH_ID_DEFAULT = f"nullif(current_setting('{BATCH_ID_SETTING}', true), '')"
 """``_batch_id``'s default: the batch the sink's transaction set. The rows on the wire do not
-carry the 41-character id: parsing it on every row was about a quarter of PostgreSQL's COPY
-time. Unset, the default is NULL and NOT NULL refuses the row: nothing loads without its batch.
+carry the 41-character id: parsing it on every row was 5-10% of PostgreSQL's COPY time for the
+bank rows, and 40% of the bytes of a chunk. Unset, the default is NULL and NOT NULL refuses the
+row: nothing loads without its batch.
 """
 
 LINEAGE_DDL = (
