@@ -8,7 +8,10 @@ duplicated, rejects, ledger status. ``assert_exact`` turns the verdict into asse
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -18,6 +21,7 @@ import httpx
 
 from batchpipe_common.contracts import load_contract
 from batchpipe_common.settings import REPO_ROOT
+from batchpipe_common.wire import batch_id_for
 from tests.faults.stack import StackService
 from tests.producer.planted import Sample
 from tests.sink.checks import raw_totals, wait_loaded
@@ -93,6 +97,51 @@ async def applied_chunks(admin_dsn: str, batch_id: str) -> int:
             "SELECT count(*) FROM batchpipe.chunks WHERE batch_id = $1", batch_id
         )
         return n
+    finally:
+        await conn.close()
+
+
+def batch_id_of(data: bytes) -> str:
+    """The batch id the s3-producer will give a bank file with this content (known before the
+    upload: the id is derived from the dataset, the contract version and the file's sha256)."""
+    return batch_id_for(DATASET, BANK.contract.version, hashlib.sha256(data).hexdigest())
+
+
+@contextlib.asynccontextmanager
+async def chunk_held(admin_dsn: str, batch_id: str, chunk_seq: int) -> AsyncIterator[int]:
+    """Claim chunk ``chunk_seq`` of ``batch_id`` in the ledger in a transaction left open,
+    rolled back on exit; yields the holding backend's pid. A sink that claims the same chunk
+    meanwhile waits on the ledger's primary key, so that chunk (and the rest of its
+    transaction) cannot be applied while the claim is held: the batch stays mid-batch for as
+    long as the test needs."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        claim = conn.transaction()
+        await claim.start()
+        await conn.execute(
+            "INSERT INTO batchpipe.chunks (batch_id, chunk_seq, dataset, topic, kafka_partition,"
+            " kafka_offset, first_row, row_count, rows_loaded, applied_by)"
+            " VALUES ($1, $2, $3, 'held by a test', 0, 0, 0, 0, 0, 'a test')",
+            batch_id,
+            chunk_seq,
+            DATASET,
+        )
+        try:
+            yield conn.get_server_pid()
+        finally:
+            await claim.rollback()
+    finally:
+        await conn.close()
+
+
+async def backends_waiting_for(admin_dsn: str, holder: int) -> int:
+    """How many backends wait for a lock that backend ``holder`` holds (``chunk_held``'s)."""
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        waiting: int = await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holder
+        )
+        return waiting
     finally:
         await conn.close()
 

@@ -24,6 +24,9 @@ from tests.faults.pipeline import (
     BANK,
     applied_chunks,
     assert_exact,
+    backends_waiting_for,
+    batch_id_of,
+    chunk_held,
     finish_batch,
     start_batch,
     trigger,
@@ -171,21 +174,26 @@ async def test_a_bank_batch_goes_through_the_containers(
 async def test_sink_container_killed_mid_batch_and_started_again(
     containers: dict[str, ServiceContainer], admin_dsn: str, rng: random.Random
 ) -> None:
+    """The sink is killed while it waits to apply a chunk of the batch: that chunk is claimed
+    by the test in an open ledger transaction (``chunk_held``), so the kill lands mid-batch
+    however fast the sink is. The claim is rolled back after the kill."""
     await asyncio.to_thread(ready, containers)
     uploader, producer, sink = (containers[name].http for name in SERVICES)
     sample = bank_sample(ROWS, seed=rng.randrange(1 << 30))
     chunks = -(-len(sample.good) // CHUNK_ROWS)
-    kill_after = rng.randrange(1, chunks // 2)
-    batch_id = await asyncio.to_thread(start_batch, uploader, producer, sample, "kill.csv")
-
-    async def reached() -> bool:
-        return await applied_chunks(admin_dsn, batch_id) >= kill_after
-
-    await wait_until(reached, 240, f"{kill_after} chunks applied")
+    batch_id = batch_id_of(sample.csv_bytes)
     victim = containers["pg-sink"].container
-    victim.kill()  # SIGKILL, as `docker kill`
-    victim.wait(timeout=60)
-    applied_at_kill = await applied_chunks(admin_dsn, batch_id)
+    async with chunk_held(admin_dsn, batch_id, rng.randrange(1, chunks)) as holder:
+        started = await asyncio.to_thread(start_batch, uploader, producer, sample, "kill.csv")
+        assert started == batch_id
+
+        async def sink_waits() -> bool:
+            return await backends_waiting_for(admin_dsn, holder) > 0
+
+        await wait_until(sink_waits, 240, "the sink waiting for the held chunk")
+        victim.kill()  # SIGKILL, as `docker kill`
+        victim.wait(timeout=60)
+        applied_at_kill = await applied_chunks(admin_dsn, batch_id)
     victim.start()
     await asyncio.to_thread(ready, containers)
     result, ledger = await finish_batch(producer, sink, admin_dsn, sample, batch_id)
