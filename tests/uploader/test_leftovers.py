@@ -50,3 +50,23 @@ async def test_a_staging_key_is_cleaned_once_s3_answers(endpoints: EndpointSetti
             "Uploads", []
         )
         assert uploads == []
+
+
+async def test_a_final_keys_uploads_are_aborted_and_its_object_kept(
+    endpoints: EndpointSettings,
+) -> None:
+    """An inbox file's upload writes its content-addressed key itself: what an outage leaves
+    there is the multipart upload, while the object may be another upload's, stored whole."""
+    bucket = endpoints.s3_bucket
+    key = f"bank_transactions/sha256={uuid.uuid4().hex}/kept.csv"
+    leftovers = Leftovers()
+    async with s3_client(endpoints) as s3:
+        await s3.put_object(Bucket=bucket, Key=key, Body=b"stored whole")
+        await s3.create_multipart_upload(Bucket=bucket, Key=key)
+        leftovers.add(Leftover(bucket, key, with_object=False))
+        await leftovers.clean(s3)
+        assert len(leftovers) == 0
+        uploads = (await s3.list_multipart_uploads(Bucket=bucket, Prefix=key)).get("Uploads", [])
+        assert uploads == []
+        stored = await s3.get_object(Bucket=bucket, Key=key)
+        assert await stored["Body"].read() == b"stored whole"

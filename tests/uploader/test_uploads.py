@@ -64,9 +64,16 @@ async def test_inbox_file_upload_is_stored_intact_and_once(
     assert first.json()["deduplicated"] is False
     settings = load_settings(UploaderSettings)
     async with s3_client(endpoints) as s3:
+        sent: list[int] = []
         again = await upload_file(
-            s3, settings.s3_bucket, "bank_transactions", path, part_size=5 * MiB
+            s3,
+            settings.s3_bucket,
+            "bank_transactions",
+            path,
+            part_size=5 * MiB,
+            progress=sent.append,
         )
+        assert sent == [], "a file stored already is not sent again"
         bucket, key = parse_s3_uri(again.s3_uri)
         stored = await s3.get_object(Bucket=bucket, Key=key)
         assert await stored["Body"].read() == data
@@ -82,23 +89,36 @@ async def test_inbox_file_upload_is_stored_intact_and_once(
 async def test_parts_of_a_text_file_are_stored_as_sent(
     uploader: httpx.AsyncClient, endpoints: EndpointSettings
 ) -> None:
-    """SeaweedFS gzips a part that comes without a content type and looks like text, and unzips
-    it on every read: the parts go as opaque bytes, stored as sent (the filer's chunk list)."""
+    """SeaweedFS's volume server gzips a part it sniffs as text, and unzips it on every read:
+    the parts of an inbox file go as opaque bytes, straight to its key, and are stored as sent
+    (a streamed body's are too, but SeaweedFS's server-side copy to the final key gzips anew).
+    The filer's chunk list does not say whether the volume server compressed a chunk; the
+    volume server does, when asked for the chunk as stored (``Accept-Encoding: gzip``)."""
     config = StackConfig.load()
     if config.s3_backend != "seaweedfs":
         pytest.skip("only SeaweedFS compresses what it stores")
     line = f"2026-01-01T00:00:00Z,ACC-{random.randrange(1 << 30)},DEPOSIT,123.45,EUR\n".encode()
     data = line * (11 * MiB // len(line))  # two parts of CSV text, new each run (not deduplicated)
-    params = {"dataset": "bank_transactions", "file_name": "text.csv"}
-    answer = await uploader.post("/v1/uploads", params=params, content=data)
+    (_inbox() / "text.csv").write_bytes(data)
+    body = {"dataset": "bank_transactions", "path": "text.csv"}
+    answer = await uploader.post("/v1/uploads", json=body)
     assert answer.status_code == 200, answer.text
     bucket, key = parse_s3_uri(answer.json()["s3_uri"])
     filer = f"http://127.0.0.1:{config.ports['seaweedfs_filer']}"
-    async with httpx.AsyncClient(base_url=filer) as client:
-        entry = (await client.get(f"/buckets/{bucket}/{key}", params={"metadata": "true"})).json()
-    chunks = entry["chunks"]
+    volume = f"http://127.0.0.1:{config.ports['seaweedfs_volume']}"
+    async with httpx.AsyncClient() as client:
+        entry = await client.get(f"{filer}/buckets/{bucket}/{key}", params={"metadata": "true"})
+        chunks = entry.json()["chunks"]
+        stored_as = [
+            (
+                await client.get(
+                    f"{volume}/{chunk['file_id']}", headers={"Accept-Encoding": "gzip"}
+                )
+            ).headers.get("Content-Encoding", "as sent")
+            for chunk in chunks
+        ]
     assert sum(int(chunk["size"]) for chunk in chunks) == len(data)
-    assert [chunk for chunk in chunks if chunk.get("is_compressed")] == []
+    assert stored_as == ["as sent"] * len(chunks)
     async with s3_client(endpoints) as s3:
         stored = await s3.get_object(Bucket=bucket, Key=key)
         assert await stored["Body"].read() == data
@@ -185,5 +205,39 @@ async def test_a_file_that_changes_while_read_is_refused(endpoints: EndpointSett
         assert not stored.get("Contents")
         staging = await s3.list_objects_v2(Bucket=settings.s3_bucket, Prefix=STAGING_PREFIX)
         assert not staging.get("Contents")
+        uploads = await s3.list_multipart_uploads(Bucket=settings.s3_bucket)
+        assert not uploads.get("Uploads")
+
+
+async def test_a_file_changed_between_hashing_and_upload_is_refused(
+    endpoints: EndpointSettings,
+) -> None:
+    """Rewritten in place after its first MiB was hashed, same size, modification time put
+    back: only the second read's hash can tell, and nothing is stored."""
+    path = _inbox() / "rewritten.csv"
+    original = random.randbytes(12 * MiB)
+    path.write_bytes(original)
+    rewritten: list[bool] = []
+
+    def rewrite(_hashed: int) -> None:
+        if not rewritten:
+            stat = path.stat()
+            with path.open("r+b") as out:
+                out.write(random.randbytes(MiB))
+            os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+            rewritten.append(True)
+
+    settings = load_settings(UploaderSettings)
+    async with s3_client(endpoints) as s3:
+        with pytest.raises(UploadError, match="changed between"):
+            await upload_file(
+                s3, settings.s3_bucket, "bank_transactions", path, part_size=5 * MiB, hashed=rewrite
+            )
+        for content in (original, path.read_bytes()):
+            sha = hashlib.sha256(content).hexdigest()
+            stored = await s3.list_objects_v2(
+                Bucket=settings.s3_bucket, Prefix=f"bank_transactions/sha256={sha}/"
+            )
+            assert not stored.get("Contents")
         uploads = await s3.list_multipart_uploads(Bucket=settings.s3_bucket)
         assert not uploads.get("Uploads")

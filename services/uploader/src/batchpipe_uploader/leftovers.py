@@ -1,9 +1,9 @@
 """What an upload could not clean up because S3 was unreachable, cleaned once S3 answers.
 
-An upload that fails aborts its multipart upload and deletes its staging object at once. When
-the failure is S3 itself going away, those calls fail too, and an S3 server that keeps its
-state (SeaweedFS, AWS) would keep the parts and the staging object for ever. The uploader
-service keeps them here and retries until S3 answers again (``keep_cleaning``).
+An upload that fails aborts its multipart upload (and deletes its staging object, if it had
+one) at once. When the failure is S3 itself going away, those calls fail too, and an S3 server
+that keeps its state (SeaweedFS, AWS) would keep the parts and the staging object for ever. The
+uploader service keeps them here and retries until S3 answers again (``keep_cleaning``).
 """
 
 from __future__ import annotations
@@ -25,13 +25,23 @@ GONE = {"NoSuchUpload", "NoSuchKey", "NoSuchBucket", "404"}
 
 @dataclass(frozen=True)
 class Leftover:
-    """One multipart upload to abort (``upload_id`` set), or a staging key (unique to one
-    upload) whose object and multipart uploads are all to go: S3 may have created an upload
-    whose id the uploader never heard of when it died answering."""
+    """One multipart upload to abort (``upload_id`` set), or a key whose multipart uploads are
+    all to go (S3 may have created an upload whose id the uploader never heard of when it died
+    answering), with its object too when ``with_object`` (a staging key, unique to one upload;
+    never a content-addressed key, whose object may be another upload's, stored whole)."""
 
     bucket: str
     key: str
     upload_id: str | None = None
+    with_object: bool = True
+
+
+def leave(leftovers: Leftovers | None, leftover: Leftover) -> None:
+    """Hand ``leftover`` to ``leftovers`` to clean (the CLI has none: only logged)."""
+    if leftovers is not None:
+        leftovers.add(leftover)
+    else:
+        log.warning("left behind: S3 unreachable", key=leftover.key, upload_id=leftover.upload_id)
 
 
 class Leftovers:
@@ -82,7 +92,8 @@ async def _clean(s3: Any, item: Leftover) -> None:
     for upload in listing.get("Uploads") or []:
         if upload["Key"] == item.key:
             await _abort(s3, item.bucket, item.key, upload["UploadId"])
-    await s3.delete_object(Bucket=item.bucket, Key=item.key)
+    if item.with_object:
+        await s3.delete_object(Bucket=item.bucket, Key=item.key)
 
 
 async def _abort(s3: Any, bucket: str, key: str, upload_id: str) -> None:

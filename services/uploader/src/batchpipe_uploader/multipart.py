@@ -5,12 +5,13 @@ file name and the dataset as object metadata. The same content is stored once: b
 the final key, the prefix ``<dataset>/sha256=<hex>/`` is listed and an existing object is
 returned with ``deduplicated=True``.
 
-Every upload reads its source once (a local file, or an HTTP request body that can be read
-only once): it streams to a staging key while hashing, then copies the object server-side to
-its final key (or drops it when it is a duplicate). Part N is sent while part N+1 is read and
-hashed, so memory is bounded by two parts (``part_size``). On any failure the multipart upload
-is aborted and the staging object deleted, so no orphaned parts remain; what S3 was not there
-to take is handed to ``Leftovers`` to be cleaned when it answers again.
+A local file (``upload_file``) is hashed first and then sent straight to its final key, or
+not at all when its content is stored already. A stream (``upload_stream``: an HTTP request
+body, which can be read only once) goes to a staging key while it is hashed, then is copied
+server-side to its final key (or dropped when it is a duplicate). Part N is sent while part
+N+1 is read and hashed, so memory is bounded by two parts (``part_size``). On any failure the
+multipart upload is aborted and the staging object deleted, so no orphaned parts remain; what
+S3 was not there to take is handed to ``Leftovers`` to be cleaned when it answers again.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ import anyio
 import structlog
 from botocore.exceptions import BotoCoreError, ClientError
 
-from batchpipe_uploader.leftovers import Leftover, Leftovers
+from batchpipe_uploader.leftovers import Leftover, Leftovers, leave
+from batchpipe_uploader.server_copy import server_side_copy
 
 MIN_PART_SIZE = 5 * 1024 * 1024
 MAX_PARTS = 10_000
-COPY_PART_SIZE = 512 * 1024 * 1024
-SINGLE_COPY_LIMIT = 5 * 1024**3
 READ_SIZE = 1024 * 1024
 PARTS_IN_FLIGHT = 1
 """Parts sent at once while the next is read and hashed: memory is this plus one part."""
@@ -218,28 +218,33 @@ async def _write_all(
     chunks: AsyncIterator[bytes],
     progress: Progress | None,
     leftovers: Leftovers | None,
+    *,
+    final_sha256: str | None = None,
 ) -> str:
-    """Stream ``chunks`` into ``writer``; aborts the multipart upload on any failure."""
+    """Stream ``chunks`` into ``writer``; aborts the multipart upload on any failure.
+
+    ``final_sha256`` is set when the writer writes the content-addressed key itself: the
+    content must hash to it, or nothing is stored; and what an outage leaves behind there is
+    only the multipart upload, never the key's object (another upload's, stored whole)."""
     try:
         async for chunk in chunks:
             if chunk:
                 await writer.write(chunk)
                 if progress is not None:
                     progress(len(chunk))
+        if final_sha256 is not None and writer.sha256.hexdigest() != final_sha256:
+            raise UploadError("the file changed between its hashing and its upload; try again")
         return await writer.complete()
     except BaseException:
         try:
             await asyncio.shield(writer.abort())
         except (ClientError, BotoCoreError):
-            _leave(leftovers, Leftover(writer.bucket, writer.key))
+            if final_sha256 is None:
+                leave(leftovers, Leftover(writer.bucket, writer.key))
+            else:
+                leftover = Leftover(writer.bucket, writer.key, writer.upload_id, with_object=False)
+                leave(leftovers, leftover)
         raise
-
-
-def _leave(leftovers: Leftovers | None, leftover: Leftover) -> None:
-    if leftovers is not None:
-        leftovers.add(leftover)
-    else:
-        log.warning("left behind: S3 unreachable", key=leftover.key, upload_id=leftover.upload_id)
 
 
 async def _discard(s3: Any, bucket: str, key: str, leftovers: Leftovers | None) -> None:
@@ -247,7 +252,7 @@ async def _discard(s3: Any, bucket: str, key: str, leftovers: Leftovers | None) 
     try:
         await asyncio.shield(s3.delete_object(Bucket=bucket, Key=key))
     except (ClientError, BotoCoreError):
-        _leave(leftovers, Leftover(bucket, key))
+        leave(leftovers, Leftover(bucket, key))
 
 
 async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
@@ -261,6 +266,15 @@ async def _file_chunks(path: Path) -> AsyncIterator[bytes]:
         raise UploadError(f"{path} changed while it was being uploaded; try again")
 
 
+async def _sha256_of(path: Path, progress: Progress | None) -> str:
+    digest = hashlib.sha256()
+    async for chunk in _file_chunks(path):
+        digest.update(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return digest.hexdigest()
+
+
 async def upload_file(
     s3: Any,
     bucket: str,
@@ -270,19 +284,34 @@ async def upload_file(
     part_size: int,
     file_name: str | None = None,
     progress: Progress | None = None,
+    hashed: Progress | None = None,
     leftovers: Leftovers | None = None,
 ) -> StoredObject:
-    """Upload a local file, read once (see ``upload_stream``)."""
-    return await upload_stream(
-        s3,
-        bucket,
-        dataset,
-        file_name or path.name,
-        _file_chunks(path),
-        part_size=part_size,
-        progress=progress,
-        leftovers=leftovers,
-    )
+    """Upload a local file straight to its content-addressed key, or nothing when that content
+    is stored already.
+
+    The file is read twice: hashed first (``hashed`` is told the bytes), then sent while hashed
+    again (``progress``). A local read is cheap, and from the page cache when the file was just
+    written; it spares the upload a staging key and a server-side copy, which S3 servers do by
+    reading and writing the whole object again (SeaweedFS also gzips it anew), and a file
+    stored already is not sent at all. A file that changed between or during the reads is
+    refused and nothing is stored."""
+    name = file_name or path.name
+    safe_file_name(name)
+    sha256 = await _sha256_of(path, hashed)
+    try:
+        existing = await find_existing(s3, bucket, dataset, sha256)
+        if existing is not None:
+            return existing
+        key = object_key(dataset, sha256, name)
+        metadata = object_metadata(dataset, sha256, name)
+        writer = MultipartWriter(s3, bucket, key, part_size, metadata)
+        etag = await _write_all(
+            writer, _file_chunks(path), progress, leftovers, final_sha256=sha256
+        )
+    except (ClientError, BotoCoreError) as exc:
+        raise _storage_error(exc) from exc
+    return StoredObject(dataset, bucket, key, sha256, writer.size, etag, deduplicated=False)
 
 
 async def upload_stream(
@@ -296,8 +325,9 @@ async def upload_stream(
     progress: Progress | None = None,
     leftovers: Leftovers | None = None,
 ) -> StoredObject:
-    """Upload a stream read once: to a staging key while hashing, then a server-side copy to
-    the content-addressed key, or nothing more when that content is stored already."""
+    """Upload a stream, which can be read only once (an HTTP request body): to a staging key
+    while hashing, then a server-side copy to the content-addressed key, or nothing more when
+    that content is stored already."""
     name = safe_file_name(file_name)
     staging = f"{STAGING_PREFIX}{uuid.uuid4().hex}/{name}"
     writer = MultipartWriter(s3, bucket, staging, part_size, {"dataset": dataset})
@@ -310,57 +340,11 @@ async def upload_stream(
                 return existing
             key = object_key(dataset, sha256, file_name)
             metadata = object_metadata(dataset, sha256, file_name)
-            etag = await _copy(s3, bucket, staging, key, writer.size, metadata, leftovers)
+            etag = await server_side_copy(
+                s3, bucket, staging, key, writer.size, metadata, leftovers
+            )
         finally:
             await _discard(s3, bucket, staging, leftovers)
     except (ClientError, BotoCoreError) as exc:
         raise _storage_error(exc) from exc
     return StoredObject(dataset, bucket, key, sha256, writer.size, etag, deduplicated=False)
-
-
-async def _copy(
-    s3: Any,
-    bucket: str,
-    source: str,
-    target: str,
-    size: int,
-    metadata: dict[str, str],
-    leftovers: Leftovers | None,
-) -> str:
-    """Server-side copy with new metadata: one call up to 5 GiB, a multipart copy beyond."""
-    if size <= SINGLE_COPY_LIMIT:
-        answer = await s3.copy_object(
-            Bucket=bucket,
-            Key=target,
-            CopySource={"Bucket": bucket, "Key": source},
-            Metadata=metadata,
-            MetadataDirective="REPLACE",
-        )
-        return str(answer["CopyObjectResult"]["ETag"]).strip('"')
-    created = await s3.create_multipart_upload(Bucket=bucket, Key=target, Metadata=metadata)
-    upload_id = created["UploadId"]
-    try:
-        parts = []
-        for number, start in enumerate(range(0, size, COPY_PART_SIZE), start=1):
-            end = min(start + COPY_PART_SIZE, size) - 1
-            answer = await s3.upload_part_copy(
-                Bucket=bucket,
-                Key=target,
-                UploadId=upload_id,
-                PartNumber=number,
-                CopySource={"Bucket": bucket, "Key": source},
-                CopySourceRange=f"bytes={start}-{end}",
-            )
-            parts.append({"PartNumber": number, "ETag": answer["CopyPartResult"]["ETag"]})
-        done = await s3.complete_multipart_upload(
-            Bucket=bucket, Key=target, UploadId=upload_id, MultipartUpload={"Parts": parts}
-        )
-    except BaseException:
-        try:
-            await asyncio.shield(
-                s3.abort_multipart_upload(Bucket=bucket, Key=target, UploadId=upload_id)
-            )
-        except (ClientError, BotoCoreError):
-            _leave(leftovers, Leftover(bucket, target, upload_id))
-        raise
-    return str(done["ETag"]).strip('"')

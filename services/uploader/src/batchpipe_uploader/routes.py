@@ -67,9 +67,10 @@ async def create_upload(
     dataset: str | None = Query(default=None, description="dataset (streamed body only)"),
     file_name: str | None = Query(default=None, description="file name (streamed body only)"),
 ) -> UploadResult:
-    """Store a file in S3 under ``<dataset>/sha256=<hash>/<file name>``, streaming it with a
-    multipart upload (read once, hashed while sent). The same content stored twice is one
-    object (``deduplicated: true``)."""
+    """Store a file in S3 under ``<dataset>/sha256=<hash>/<file name>`` with a multipart
+    upload: an inbox file is hashed, then sent straight to that key; a streamed body is hashed
+    while sent to a staging key, then copied there. The same content stored twice is one
+    object (``deduplicated: true``; an inbox file already stored is not sent again)."""
     settings: UploaderSettings = request.app.state.settings
     s3 = request.app.state.s3
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()

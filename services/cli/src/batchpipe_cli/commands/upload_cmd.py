@@ -56,7 +56,8 @@ async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: in
     from batchpipe_uploader.multipart import upload_file
 
     with _progress() as bar:
-        sending = bar.add_task("upload + sha256", total=size)
+        hashing = bar.add_task("sha256", total=size)
+        sending = bar.add_task("upload", total=size)
         async with s3_client(settings) as s3:
             return await upload_file(
                 s3,
@@ -65,6 +66,7 @@ async def _direct(settings: UploaderSettings, path: Path, dataset: str, size: in
                 path,
                 part_size=settings.uploader_part_size,
                 progress=lambda n: bar.advance(sending, n),
+                hashed=lambda n: bar.advance(hashing, n),
             )
 
 
