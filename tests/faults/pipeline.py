@@ -90,15 +90,19 @@ async def wait_chunks_sent(producer: StackService, batch_id: str, at_least: int 
     raise AssertionError(f"the run of {batch_id} sent fewer than {at_least} chunks in 120 s")
 
 
-async def applied_chunks(admin_dsn: str, batch_id: str) -> int:
+async def _count(admin_dsn: str, query: str, *args: object) -> int:
     conn = await asyncpg.connect(admin_dsn)
     try:
-        n: int = await conn.fetchval(
-            "SELECT count(*) FROM batchpipe.chunks WHERE batch_id = $1", batch_id
-        )
+        n: int = await conn.fetchval(query, *args)
         return n
     finally:
         await conn.close()
+
+
+async def applied_chunks(admin_dsn: str, batch_id: str) -> int:
+    return await _count(
+        admin_dsn, "SELECT count(*) FROM batchpipe.chunks WHERE batch_id = $1", batch_id
+    )
 
 
 def batch_id_of(data: bytes) -> str:
@@ -136,14 +140,11 @@ async def chunk_held(admin_dsn: str, batch_id: str, chunk_seq: int) -> AsyncIter
 
 async def backends_waiting_for(admin_dsn: str, holder: int) -> int:
     """How many backends wait for a lock that backend ``holder`` holds (``chunk_held``'s)."""
-    conn = await asyncpg.connect(admin_dsn)
-    try:
-        waiting: int = await conn.fetchval(
-            "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))", holder
-        )
-        return waiting
-    finally:
-        await conn.close()
+    return await _count(
+        admin_dsn,
+        "SELECT count(*) FROM pg_stat_activity WHERE $1 = ANY(pg_blocking_pids(pid))",
+        holder,
+    )
 
 
 @dataclass(frozen=True)
