@@ -1,12 +1,13 @@
 """How fast can any client feed PostgreSQL this data? ``COPY ... FROM STDIN`` through asyncpg.
 
 The sink's own ceiling, without Kafka: the same generated bank rows, held in memory, copied
-into a fresh table (with the raw table's BRIN index on ``_batch_id`` when it has that column)
+into a fresh table (with the raw table's BRIN index on ``_batch_id`` unless said otherwise)
 by a client, as the five contract columns (what the limit loads), as the sink copies them (wire
 format 2: ``_source_row`` on every row, ``_batch_id`` from its default, the batch the
-transaction set, ``_loaded_at`` from its default), and with the 41-character batch id on every
-row as wire format 1 had it, alternating, three times each. ``--streams 2`` splits the rows
-over two connections copying at once, as one sink replica does. Prints rows/s per repetition.
+transaction set, ``_loaded_at`` from its default), the same without the BRIN index (what
+maintaining it costs), and with the 41-character batch id on every row as wire format 1 had
+it, alternating, three times each. ``--streams 2`` splits the rows over two connections
+copying at once, as one sink replica does. Prints rows/s per repetition.
 
     .venv/bin/python -m bench.copy_ceiling [--rows 1000000] [--streams 2]
 
@@ -35,8 +36,9 @@ SINK_STREAMS: int = SinkSettings.model_fields["sink_copy_connections"].default
 """COPY connections of one sink replica (its default)"""
 
 
-def variants(path: Path) -> dict[str, tuple[str, list[str], bytes]]:
-    """Table columns, COPY column list and COPY body (CSV without header) of each variant."""
+def variants(path: Path) -> dict[str, tuple[str, list[str], bytes, bool]]:
+    """Table columns, COPY column list, COPY body (CSV without header) and whether the table
+    has the raw table's BRIN index on ``_batch_id``, of each variant."""
     lines = path.read_bytes().split(b"\n")[1:]
     rows = [line for line in lines if line]
     plain = b"".join(row + b"\n" for row in rows)
@@ -48,16 +50,20 @@ def variants(path: Path) -> dict[str, tuple[str, list[str], bytes]]:
 
     names = list(CONTRACT.column_names)
     ddl = ", ".join(f"{name} {kind}" for name, kind in column_ddl(CONTRACT))
+    sink_rows = numbered(b"")
     return {
         # the limit's table: the contract's columns only
-        "contract columns": (ddl.split(", _batch_id")[0], names, plain),
+        "contract columns": (ddl.split(", _batch_id")[0], names, plain, False),
         # the raw table, as the sink copies into it
-        "as the sink copies": (ddl, list(CONTRACT.wire_columns), numbered(b"")),
+        "as the sink copies": (ddl, list(CONTRACT.wire_columns), sink_rows, True),
+        # the same without the index dbt finds a batch's rows by
+        "as the sink copies, no BRIN index": (ddl, list(CONTRACT.wire_columns), sink_rows, False),
         # the same with the batch id on every row (wire format 1)
         "with the batch id on every row": (
             ddl,
             [*names, BATCH_ID_COLUMN, *LINEAGE_COLUMNS],
             numbered(BATCH_ID.encode() + b","),
+            True,
         ),
     }
 
@@ -88,10 +94,10 @@ async def measure(
         await conn.execute("create schema if not exists bench")
         cases = variants(path)
         for _ in range(reps):
-            for label, (ddl, columns, body) in cases.items():
+            for label, (ddl, columns, body, brin) in cases.items():
                 await conn.execute("drop table if exists bench.copy_ceiling")
                 await conn.execute(f"create table bench.copy_ceiling ({ddl})")
-                if "_batch_id" in ddl:
+                if brin:
                     await conn.execute(
                         "create index on bench.copy_ceiling using brin (_batch_id)"
                         " with (autosummarize = on)"
@@ -129,7 +135,7 @@ async def sink_ceiling(dsn: str, path: Path, streams: int = SINK_STREAMS) -> flo
     columns), over as many connections at once as one sink replica uses, into a fresh copy of
     the raw table (``LIKE ... INCLUDING ALL``: its defaults and BRIN index): what the sink's
     COPY costs PostgreSQL, without Kafka or the ledger."""
-    _ddl, columns, body = variants(path)["as the sink copies"]
+    _ddl, columns, body, _brin = variants(path)["as the sink copies"]
     conns = [await _connect(dsn) for _ in range(streams)]
     conn = conns[0]
     try:

@@ -74,6 +74,7 @@ def test_tiny_copy_ceiling_copies_every_row_of_each_variant(
     assert [(label, copied) for label, copied, _rate in results] == [
         ("contract columns", 2000),
         ("as the sink copies", 2000),
+        ("as the sink copies, no BRIN index", 2000),
         ("with the batch id on every row", 2000),
     ]
     assert all(rate > 0 for _label, _copied, rate in results)
